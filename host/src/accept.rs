@@ -1,0 +1,95 @@
+//! Accepting sends, between validation and the queue: the session gate (503 when nothing is
+//! linked), number verification while connected (404 `RECIPIENT_NOT_FOUND`), then the durable
+//! enqueue with idempotency and the daily cap, and a nudge to the sender.
+
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::events::GatewayEvent;
+use crate::http::ApiError;
+use crate::send::PhoneNumber;
+use crate::store::{EnqueueItem, EnqueueOutcome, MessageRecord};
+use crate::whatsapp::Gate;
+
+/// What became of one send.
+#[derive(Debug)]
+pub enum ItemResult {
+    Queued(MessageRecord),
+    /// An idempotent replay: the message of the first request, and the first answer if kept.
+    Replayed { message: MessageRecord, response: Option<String> },
+    Refused(ApiError),
+}
+
+/// A fingerprint of a request's content, to tell an idempotent replay from a reuse of the key.
+pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    hash.finalize().into()
+}
+
+/// Runs sends through the gate, the number check and the queue; results keep the items' order.
+pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<Vec<ItemResult>, ApiError> {
+    let status = app.session_status();
+    if status.state.gate() == Gate::Unlinked {
+        let why = status.last_error.unwrap_or_else(|| "no linked session".into());
+        return Err(ApiError::NotConnected(format!("{why}; open the dashboard and scan the QR")));
+    }
+    let mut results: Vec<Option<ItemResult>> = (0..items.len()).map(|_| None).collect();
+    if app.config().antiban.verify_numbers && status.state.gate() == Gate::Open {
+        refuse_unknown_numbers(app, &items, &mut results).await;
+    }
+    let (indexes, pending): (Vec<usize>, Vec<EnqueueItem>) =
+        items.into_iter().enumerate().filter(|(i, _)| results[*i].is_none()).unzip();
+    if !pending.is_empty() {
+        let clock = app.clock();
+        let limit = app.config().antiban.daily_limit;
+        let outcomes = app.store().enqueue(key_id, pending, clock.today().to_string(), limit, clock.now_ms()).await?;
+        let mut queued = 0;
+        for (i, outcome) in indexes.into_iter().zip(outcomes) {
+            results[i] = Some(match outcome {
+                EnqueueOutcome::Queued(message) => {
+                    queued += 1;
+                    app.events().publish(GatewayEvent::MessageQueued { id: message.id });
+                    ItemResult::Queued(message)
+                }
+                EnqueueOutcome::Replayed { message, response } => ItemResult::Replayed { message, response },
+                EnqueueOutcome::IdemMismatch => ItemResult::Refused(ApiError::invalid(
+                    "Idempotency-Key",
+                    "was already used in the last 24 hours with a different request",
+                )),
+                EnqueueOutcome::DailyLimit => ItemResult::Refused(ApiError::DailyLimit {
+                    limit,
+                    retry_after: clock.until_midnight().as_secs_f64().ceil().max(1.0) as u64,
+                }),
+            });
+        }
+        if queued > 0 {
+            metrics::counter!("wapi_messages_accepted_total").increment(queued);
+            app.sender().wake();
+        }
+    }
+    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+}
+
+/// Asks WhatsApp (through the cache) about every phone number; a failed check refuses nothing:
+/// the sender checks again before sending.
+async fn refuse_unknown_numbers(app: &App, items: &[EnqueueItem], results: &mut [Option<ItemResult>]) {
+    let phones: Vec<PhoneNumber> = items.iter().filter_map(|i| i.send.to.phone().cloned()).collect();
+    if phones.is_empty() {
+        return;
+    }
+    match app.verifier().check(&phones).await {
+        Ok(checks) => {
+            for (i, item) in items.iter().enumerate() {
+                let Some(phone) = item.send.to.phone() else { continue };
+                if checks.iter().any(|c| &c.number == phone && !c.on_whatsapp) {
+                    results[i] = Some(ItemResult::Refused(ApiError::RecipientNotFound(phone.as_str().to_string())));
+                }
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "number check at request time failed; the sender will check"),
+    }
+}

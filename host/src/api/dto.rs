@@ -1,0 +1,133 @@
+//! What the API answers with: the JSON shapes of messages, keys and status (serde and OpenAPI
+//! live here, at the edge; the domain types stay plain).
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339_ms;
+use crate::store::{KeyRow, MessageRecord, Role, Status, StatusChange};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDto {
+    /// Stable id, used by the other message endpoints; also the send order.
+    pub id: i64,
+    /// `text`, `image`, `document`, `audio` or `video`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub to: String,
+    /// The text, or the media's caption.
+    pub text: Option<String>,
+    pub media: Option<MediaDto>,
+    pub status: Status,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+    /// WhatsApp's id of the sent message.
+    pub wa_message_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub sent_at: Option<String>,
+    /// Every status the message went through (only on `GET /api/messages/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryDto>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaDto {
+    pub file_name: String,
+    pub mime_type: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryDto {
+    pub status: Status,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+impl MessageDto {
+    pub fn from_record(m: &MessageRecord) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind.as_str().to_string(),
+            to: m.recipient.clone(),
+            text: m.body.clone(),
+            media: m.media_name.as_ref().map(|name| MediaDto {
+                file_name: name.clone(),
+                mime_type: m.media_mime.clone().unwrap_or_default(),
+                size: m.media_size.unwrap_or(0),
+            }),
+            status: m.status,
+            reason: m.reason.clone(),
+            wa_message_id: m.wa_id.clone(),
+            created_at: rfc3339_ms(m.created_at),
+            updated_at: rfc3339_ms(m.updated_at),
+            sent_at: m.sent_at.map(rfc3339_ms),
+            history: None,
+        }
+    }
+
+    pub fn with_history(mut self, history: &[StatusChange]) -> Self {
+        self.history = Some(
+            history
+                .iter()
+                .map(|h| HistoryDto { status: h.status, at: rfc3339_ms(h.at), detail: h.detail.clone() })
+                .collect(),
+        );
+        self
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub items: Vec<MessageDto>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyDto {
+    pub id: String,
+    pub name: String,
+    /// `wapi_<id>_…`: enough to recognise a key, never enough to use it.
+    pub prefix: String,
+    pub role: Role,
+    pub created_at: String,
+    /// To the minute.
+    pub last_used_at: Option<String>,
+    /// `active` or `revoked`.
+    pub status: String,
+    pub revoked_at: Option<String>,
+}
+
+impl KeyDto {
+    pub fn from_row(k: &KeyRow) -> Self {
+        Self {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            prefix: format!("wapi_{}_", k.id),
+            role: k.role,
+            created_at: rfc3339_ms(k.created_at),
+            last_used_at: k.last_used_at.map(rfc3339_ms),
+            status: if k.revoked_at.is_some() { "revoked" } else { "active" }.into(),
+            revoked_at: k.revoked_at.map(rfc3339_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKeyDto {
+    #[serde(flatten)]
+    pub key: KeyDto,
+    /// The whole key. Shown once, now; only its hash is stored.
+    pub secret: String,
+}
+
+pub fn status_is(s: &str) -> Option<Status> {
+    Status::parse(s)
+}

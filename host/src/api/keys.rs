@@ -1,0 +1,87 @@
+//! `/api/keys` (admin): list, create (the secret is shown once), revoke.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::dto::{CreatedKeyDto, KeyDto};
+use crate::app::App;
+use crate::auth::create_key;
+use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok};
+use crate::send::FieldError;
+use crate::store::Role;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// A label for people: what or who uses the key (1–100 characters).
+    #[schema(example = "billing app")]
+    pub name: String,
+    pub role: Role,
+}
+
+/// Every key: name, prefix, role, last use, status.
+#[utoipa::path(get, path = "/api/keys", tag = "keys",
+    responses(
+        (status = 200, description = "Keys, newest first", body = Envelope<Vec<KeyDto>>),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin key", body = ErrorEnvelope),
+        (status = 429, description = "Read budget spent", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list(State(app): State<App>, _admin: Admin) -> Result<Response, ApiError> {
+    let keys = app.store().list_keys().await?;
+    Ok(ok(keys.iter().map(KeyDto::from_row).collect::<Vec<_>>()).into_response())
+}
+
+/// Create a key. The answer holds the whole key: it is never shown again.
+#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = CreateKeyRequest,
+    responses(
+        (status = 201, description = "Created; `secret` is the key to use", body = Envelope<CreatedKeyDto>),
+        (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin key", body = ErrorEnvelope),
+        (status = 422, description = "Invalid name", body = ErrorEnvelope),
+        (status = 429, description = "Read budget spent", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn create(State(app): State<App>, Admin(admin): Admin, JsonBody(req): JsonBody<CreateKeyRequest>) -> Result<Response, ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::fields(vec![FieldError::new("name", "must be 1 to 100 printable characters")]));
+    }
+    let (key, row) = create_key(app.store(), name, req.role, app.clock().now_ms()).await?;
+    tracing::info!(key = %row.id, role = row.role.as_str(), by = %admin.key_id, "key created");
+    let body = ok(CreatedKeyDto { key: KeyDto::from_row(&row), secret: key.expose().to_string() });
+    let mut response = (StatusCode::CREATED, body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Revoke a key: the very next request with it fails.
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "The key's 8-character public id")),
+    responses(
+        (status = 200, description = "Revoked", body = Envelope<KeyDto>),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin key", body = ErrorEnvelope),
+        (status = 404, description = "No such key", body = ErrorEnvelope),
+        (status = 409, description = "It is the last active admin key", body = ErrorEnvelope),
+        (status = 429, description = "Read budget spent", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn revoke(State(app): State<App>, Admin(admin): Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let keys = app.store().list_keys().await?;
+    let Some(target) = keys.iter().find(|k| k.id == id) else {
+        return Err(ApiError::NotFound(format!("no key with id {id:?}")));
+    };
+    let active_admins = keys.iter().filter(|k| k.role == Role::Admin && k.revoked_at.is_none()).count();
+    if target.role == Role::Admin && target.revoked_at.is_none() && active_admins == 1 {
+        return Err(ApiError::Conflict("this is the last active admin key; create another admin key first".into()));
+    }
+    let row = app.store().revoke_key(&id, app.clock().now_ms()).await?.ok_or_else(|| ApiError::NotFound(format!("no key with id {id:?}")))?;
+    tracing::info!(key = %row.id, by = %admin.key_id, "key revoked");
+    Ok(ok(KeyDto::from_row(&row)).into_response())
+}

@@ -1,0 +1,228 @@
+//! `POST /api/messages/media`: a multipart upload (`file`, `to`, `caption`) streamed to disk in
+//! chunks — never held whole in memory — and refused with 413 past `limits.max_upload`.
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::multipart::{Field, MultipartError};
+use axum::http::StatusCode;
+use axum::response::Response;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::dto::MessageDto;
+use super::messages::{message_response, replay, wait_for_send};
+use crate::accept::{ItemResult, accept, fingerprint};
+use crate::app::App;
+use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key, ok};
+use crate::send::{Content, FieldError, MediaFile, MessageKind, ValidatedSend};
+use crate::store::{EnqueueItem, IdemClaim};
+
+/// Text fields (`to`, `caption`) are small; anything longer is refused.
+const MAX_TEXT_FIELD: usize = 256 * 1024;
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct MediaUpload {
+    /// The file: images, audio and video are sent as such, anything else as a document.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Digits with country code and no `+`, or a group JID ending `@g.us`.
+    to: String,
+    caption: Option<String>,
+}
+
+/// Send an image, document, audio or video.
+#[utoipa::path(post, path = "/api/messages/media", tag = "messages",
+    request_body(content = MediaUpload, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeats within 24 h replay the first answer")),
+    responses(
+        (status = 200, description = "Sent (or failed) while the request waited", body = Envelope<MessageDto>),
+        (status = 202, description = "Queued", body = Envelope<MessageDto>),
+        (status = 400, description = "Not a multipart body with the right fields", body = ErrorEnvelope),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 404, description = "The number is not on WhatsApp", body = ErrorEnvelope),
+        (status = 413, description = "File over limits.max_upload", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited or daily cap reached", body = ErrorEnvelope),
+        (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: Request) -> Result<Response, ApiError> {
+    let idem = idempotency_key(req.headers())?;
+    let multipart = Multipart::from_request(req, &()).await.map_err(|e| ApiError::BadRequest {
+        message: format!("send multipart/form-data with the fields file, to and caption ({})", e.body_text()),
+        details: vec![FieldError::new("Content-Type", "must be multipart/form-data")],
+    })?;
+    let upload = read_upload(&app, multipart).await?;
+    let (send, file_hash) = match validate(&app, &upload) {
+        Ok(v) => v,
+        Err(e) => {
+            upload.discard().await;
+            return Err(e);
+        }
+    };
+    let claim = idem.map(|key| IdemClaim {
+        key,
+        fingerprint: fingerprint(&[b"media", send.to.as_str().as_bytes(), send.content.body().unwrap_or("").as_bytes(), &file_hash]),
+    });
+    let events = app.events().subscribe();
+    let result = accept(&app, &principal.key_id, vec![EnqueueItem { send, idem: claim.clone() }]).await;
+    let result = match result {
+        Ok(mut results) => results.pop().expect("one result per item"),
+        Err(e) => {
+            upload.discard().await;
+            return Err(e);
+        }
+    };
+    match result {
+        ItemResult::Queued(message) => {
+            let message = wait_for_send(&app, message, events).await?;
+            let dto = MessageDto::from_record(&message);
+            if let Some(claim) = claim {
+                let first = serde_json::to_string(&ok(&dto).0).expect("serializable");
+                app.store().save_response(&principal.key_id, &claim.key, first).await?;
+            }
+            Ok(message_response(&dto))
+        }
+        ItemResult::Replayed { message, response } => {
+            upload.discard().await;
+            Ok(replay(&message, response))
+        }
+        ItemResult::Refused(e) => {
+            upload.discard().await;
+            Err(e)
+        }
+    }
+}
+
+struct Upload {
+    to: Option<String>,
+    caption: Option<String>,
+    file: Option<(MediaFile, [u8; 32])>,
+}
+
+impl Upload {
+    async fn discard(&self) {
+        if let Some((file, _)) = &self.file {
+            let _ = tokio::fs::remove_file(&file.path).await;
+        }
+    }
+}
+
+async fn read_upload(app: &App, mut multipart: Multipart) -> Result<Upload, ApiError> {
+    let mut upload = Upload { to: None, caption: None, file: None };
+    let result = async {
+        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+            match field.name().unwrap_or("") {
+                "to" => upload.to = Some(text_field(field, "to").await?),
+                "caption" => upload.caption = Some(text_field(field, "caption").await?),
+                "file" if upload.file.is_none() => upload.file = Some(save_file(app, field).await?),
+                "file" => return Err(ApiError::invalid("file", "send one file per request")),
+                other => {
+                    return Err(ApiError::BadRequest {
+                        message: format!("unknown field {other:?}; expected file, to and caption"),
+                        details: vec![FieldError::new(other, "is not a known field (file, to, caption)")],
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(upload),
+        Err(e) => {
+            upload.discard().await;
+            Err(e)
+        }
+    }
+}
+
+async fn text_field(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::invalid(name, "is too long"));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::invalid(name, "must be UTF-8 text"))
+}
+
+/// Streams the file to the media folder, hashing it on the way; 413 past the cap.
+async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 32]), ApiError> {
+    let limit = app.config().limits.max_upload;
+    let file_name = sanitize_name(field.file_name().unwrap_or("file"));
+    let mime = field
+        .content_type()
+        .filter(|m| !m.is_empty() && *m != "application/octet-stream")
+        .map(str::to_string)
+        .unwrap_or_else(|| mime_guess::from_path(&file_name).first_or_octet_stream().to_string());
+    let path = upload_path(&app.config().storage.media_dir);
+    let mut out = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(format!("creating {}: {e}", path.display())))?;
+    let mut hash = Sha256::new();
+    let mut size: u64 = 0;
+    let written = async {
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(ApiError::Upload(format!("the file is larger than the limit of {} bytes", limit)));
+            }
+            hash.update(&chunk);
+            out.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("writing upload: {e}")))?;
+        }
+        out.sync_all().await.map_err(|e| ApiError::Internal(format!("syncing upload: {e}")))?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = written {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(e);
+    }
+    if size == 0 {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(ApiError::invalid("file", "is empty"));
+    }
+    Ok((MediaFile { path, mime, file_name, size }, hash.finalize().into()))
+}
+
+fn validate(app: &App, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
+    let validator = app.validator();
+    let mut errors = Vec::new();
+    let to = validator.recipient(upload.to.as_deref(), "to", &mut errors);
+    let caption = match upload.caption.as_deref() {
+        None | Some("") => None,
+        Some(c) => validator.body(c, "caption", &mut errors),
+    };
+    if upload.file.is_none() {
+        errors.push(FieldError::new("file", "is required"));
+    }
+    match (to, &upload.file) {
+        (Some(to), Some((file, hash))) if errors.is_empty() => {
+            let kind = MessageKind::from_mime(&file.mime);
+            Ok((ValidatedSend { to, content: Content::Media { kind, file: file.clone(), caption } }, *hash))
+        }
+        _ => Err(ApiError::fields(errors)),
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::Upload("the upload is larger than limits.max_upload".into())
+    } else {
+        ApiError::BadRequest { message: format!("the multipart body could not be read: {}", e.body_text()), details: vec![] }
+    }
+}
+
+fn upload_path(dir: &Path) -> PathBuf {
+    dir.join(format!("upload-{:016x}{:016x}", rand::rng().random::<u64>(), rand::rng().random::<u64>()))
+}
+
+/// Keeps the last path segment, printable and at most 200 characters.
+fn sanitize_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() { "file".into() } else { clean }
+}

@@ -1,0 +1,223 @@
+//! `/api/messages`: send a text, list queue and history, read one message, cancel one.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::dto::{MessageDto, MessagePage};
+use crate::accept::{ItemResult, accept, fingerprint};
+use crate::app::App;
+use crate::events::{GatewayEvent};
+use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok};
+use crate::queue::remove_media;
+use crate::send::{FieldError, SendRequest};
+use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor};
+
+/// Send a text message.
+///
+/// The answer is `sent` when the message went out while the request waited (up to
+/// `antiban.sync_wait`, when the queue is idle), else `queued`: it will send when its turn
+/// comes. With `Idempotency-Key`, a repeat of the same request within 24 h returns the first
+/// answer (header `Idempotent-Replayed: true`) and sends nothing.
+#[utoipa::path(post, path = "/api/messages", tag = "messages", request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; repeats within 24 h replay the first answer")),
+    responses(
+        (status = 200, description = "Sent (or failed) while the request waited", body = Envelope<MessageDto>),
+        (status = 202, description = "Queued: it will send when its turn comes", body = Envelope<MessageDto>),
+        (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 404, description = "The number is not on WhatsApp", body = ErrorEnvelope),
+        (status = 413, description = "Body too large", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields, or Idempotency-Key reused with another body", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited or daily cap reached", body = ErrorEnvelope),
+        (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn send(
+    State(app): State<App>,
+    Sender(principal): Sender,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<SendRequest>,
+) -> Result<Response, ApiError> {
+    let idem = idempotency_key(&headers)?;
+    let send = app.validator().text(&req, "").map_err(ApiError::fields)?;
+    let claim = idem.map(|key| IdemClaim { key, fingerprint: text_fingerprint(&req) });
+    let events = app.events().subscribe();
+    let item = EnqueueItem { send, idem: claim.clone() };
+    let result = accept(&app, &principal.key_id, vec![item]).await?.pop().expect("one result per item");
+    match result {
+        ItemResult::Queued(message) => {
+            let message = wait_for_send(&app, message, events).await?;
+            let dto = MessageDto::from_record(&message);
+            if let Some(claim) = claim {
+                let first = serde_json::to_string(&ok(&dto).0).expect("serializable");
+                app.store().save_response(&principal.key_id, &claim.key, first).await?;
+            }
+            Ok(message_response(&dto))
+        }
+        ItemResult::Replayed { message, response } => Ok(replay(&message, response)),
+        ItemResult::Refused(e) => Err(e),
+    }
+}
+
+pub fn text_fingerprint(req: &SendRequest) -> [u8; 32] {
+    let vars = serde_json::to_vec(&req.vars).expect("serializable");
+    fingerprint(&[
+        b"text",
+        req.to.as_deref().unwrap_or("").as_bytes(),
+        req.text.as_deref().unwrap_or("").as_bytes(),
+        req.template.as_deref().unwrap_or("").as_bytes(),
+        &vars,
+    ])
+}
+
+/// 202 while the message waits in the queue, 200 once it is final.
+pub fn message_response(dto: &MessageDto) -> Response {
+    let status = if dto.status.is_final() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    (status, ok(dto)).into_response()
+}
+
+/// The first answer again, marked as a replay.
+pub fn replay(message: &MessageRecord, first: Option<String>) -> Response {
+    let mut response = match first.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
+        Some(body) => {
+            let queued = body.pointer("/data/status").and_then(Value::as_str).is_some_and(|s| s == "queued" || s == "sending");
+            let status = if queued { StatusCode::ACCEPTED } else { StatusCode::OK };
+            (status, axum::Json(body)).into_response()
+        }
+        None => message_response(&MessageDto::from_record(message)),
+    };
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Waits up to `sync_wait` for the message to be sent, when the sender is free to send it
+/// within that time; otherwise answers at once with `queued`.
+pub(super) async fn wait_for_send(
+    app: &App,
+    message: MessageRecord,
+    mut events: broadcast::Receiver<GatewayEvent>,
+) -> Result<MessageRecord, ApiError> {
+    let wait = app.config().antiban.sync_wait;
+    let soon = app.sender().view().next_start.is_some_and(|t| t <= Instant::now() + wait);
+    if wait.is_zero() || !soon || app.store().pending() > 1 {
+        return Ok(message);
+    }
+    let id = message.id;
+    let done = async {
+        loop {
+            match events.recv().await {
+                Ok(event) if event.message_id() == Some(id) && event.is_final() => break,
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    if tokio::time::timeout(wait, done).await.is_err() {
+        return Ok(app.store().message(id).await?.map(|(m, _)| m).unwrap_or(message));
+    }
+    Ok(app.store().message(id).await?.map(|(m, _)| m).unwrap_or(message))
+}
+
+/// Queue and history.
+///
+/// Queued messages first, in send order (the top one sends next), then the rest newest first.
+/// Filter with `status`; follow `nextCursor` for more.
+#[utoipa::path(get, path = "/api/messages", tag = "messages",
+    params(
+        ("status" = Option<Status>, Query, description = "Only messages in this status"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–500 (default 50)", minimum = 1, maximum = 500),
+    ),
+    responses(
+        (status = 200, description = "One page", body = Envelope<MessagePage>),
+        (status = 400, description = "Bad query parameter", body = ErrorEnvelope),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 429, description = "Read budget spent", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list(State(app): State<App>, _caller: Reader, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let filter = parse_list_query(query.as_deref().unwrap_or(""))?;
+    let page = app.store().list(filter).await?;
+    let items = page.items.iter().map(MessageDto::from_record).collect();
+    Ok(ok(MessagePage { items, next_cursor: page.next_cursor }).into_response())
+}
+
+fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|_| ApiError::BadRequest { message: "the query string is malformed".into(), details: vec![] })?;
+    let mut filter = ListFilter { limit: 50, ..Default::default() };
+    let mut errors = Vec::new();
+    for (name, value) in pairs {
+        match name.as_str() {
+            "status" => match Status::parse(&value) {
+                Some(s) => filter.status = Some(s),
+                None => errors.push(FieldError::new("status", "must be queued, sending, sent, failed or cancelled")),
+            },
+            "cursor" if valid_cursor(&value) => filter.cursor = Some(value),
+            "cursor" => errors.push(FieldError::new("cursor", "is not a cursor this server gave out")),
+            "limit" => match value.parse::<u32>() {
+                Ok(n @ 1..=500) => filter.limit = n,
+                _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 500")),
+            },
+            other => errors.push(FieldError::new(other, "is not a known parameter (status, cursor, limit)")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(ApiError::BadRequest { message: format!("{} {}", errors[0].field, errors[0].message), details: errors })
+    }
+}
+
+fn message_id(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::NotFound(format!("no message with id {text:?}")))
+}
+
+/// One message, with its status history.
+#[utoipa::path(get, path = "/api/messages/{id}", tag = "messages",
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message", body = Envelope<MessageDto>),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+        (status = 429, description = "Read budget spent", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = message_id(&id)?;
+    let (message, history) = app.store().message(id).await?.ok_or_else(|| ApiError::NotFound(format!("no message with id {id}")))?;
+    Ok(ok(MessageDto::from_record(&message).with_history(&history)).into_response())
+}
+
+/// Cancel a message that is still queued.
+#[utoipa::path(delete, path = "/api/messages/{id}", tag = "messages",
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Cancelled: it will not be sent", body = Envelope<MessageDto>),
+        (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 404, description = "No such message", body = ErrorEnvelope),
+        (status = 409, description = "Not queued any more (sending, sent, failed or cancelled)", body = ErrorEnvelope),
+        (status = 429, description = "Read budget spent", body = ErrorEnvelope),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn cancel(State(app): State<App>, Reader(principal): Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = message_id(&id)?;
+    match app.store().cancel(id, app.clock().now_ms()).await? {
+        CancelOutcome::Cancelled(message) => {
+            tracing::info!(id, key = %principal.key_id, "cancelled");
+            remove_media(&message);
+            app.events().publish(GatewayEvent::MessageCancelled { id });
+            Ok(ok(MessageDto::from_record(&message)).into_response())
+        }
+        CancelOutcome::NotQueued(status) => Err(ApiError::Conflict(format!(
+            "message {id} is {}; only queued messages can be cancelled",
+            status.as_str()
+        ))),
+        CancelOutcome::NotFound => Err(ApiError::NotFound(format!("no message with id {id}"))),
+    }
+}

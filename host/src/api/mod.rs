@@ -1,0 +1,46 @@
+//! The REST API's handlers, one module per resource, and the router that joins them.
+
+mod batch;
+mod docs;
+pub mod dto;
+mod keys;
+mod media;
+mod messages;
+mod numbers;
+mod ops;
+mod simulator;
+mod status;
+
+pub use docs::ApiDoc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::app::App;
+
+/// Every route. Unknown routes and wrong methods get the envelope from the edge.
+pub fn routes(app: &App) -> Router<App> {
+    let limits = &app.config().limits;
+    let media_limit = usize::try_from(limits.max_upload).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
+    let mut api = Router::new()
+        .route("/api/status", get(status::status))
+        .route("/api/messages", post(messages::send).get(messages::list))
+        .route("/api/messages/media", post(media::send_media).layer(DefaultBodyLimit::max(media_limit)))
+        .route("/api/messages/batch", post(batch::batch))
+        .route("/api/messages/{id}", get(messages::get).delete(messages::cancel))
+        .route("/api/numbers/check", post(numbers::check))
+        .route("/api/keys", get(keys::list).post(keys::create))
+        .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/api/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::docs_root))
+        .route("/docs/", get(docs::docs_index))
+        .route("/docs/{*tail}", get(docs::docs_file))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/", get(|| async { axum::response::Redirect::temporary("/docs/") }));
+    if app.simulator().is_some() {
+        api = api.route("/api/simulator", post(simulator::act));
+    }
+    api.layer(DefaultBodyLimit::max(limits.max_body))
+}

@@ -1,0 +1,22 @@
+//! `POST /api/simulator` (admin, simulator backend only): change the simulated session's state,
+//! for tests and demos — link, disconnect (the queue pauses), log out (sends are refused).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::http::{Admin, ApiError, JsonBody, ok};
+use crate::whatsapp::simulator::SimAction;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimRequest {
+    pub action: SimAction,
+}
+
+pub async fn act(State(app): State<App>, _admin: Admin, JsonBody(req): JsonBody<SimRequest>) -> Result<Response, ApiError> {
+    let simulator = app.simulator().ok_or_else(|| ApiError::NotFound("the simulator backend is not running".into()))?;
+    simulator.act(req.action);
+    Ok(ok(serde_json::json!({ "state": app.session_status().state })).into_response())
+}

@@ -1,0 +1,251 @@
+//! Wiring: opens the store, starts the WhatsApp session, the sender and the HTTP server, and
+//! stops them in order. [`App`] is the cheap-clone handle every handler receives.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, ApiKey};
+use crate::clock::Clock;
+use crate::config::{Backend, Config};
+use crate::events::{Events, GatewayEvent};
+use crate::limits::RateLimits;
+use crate::queue::{self, SenderDeps, SenderHandle};
+use crate::send::Validator;
+use crate::store::{Role, Store};
+use crate::whatsapp::simulator::Simulator;
+use crate::whatsapp::{NumberVerifier, Session, SessionStatus, Unavailable};
+
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    clock: Clock,
+    store: Store,
+    session: Session,
+    simulator: Option<Arc<Simulator>>,
+    verifier: Arc<NumberVerifier>,
+    limits: RateLimits,
+    events: Events,
+    sender: SenderHandle,
+    metrics: PrometheusHandle,
+}
+
+impl App {
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn session_status(&self) -> SessionStatus {
+        self.inner.session.status().borrow().clone()
+    }
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.inner.simulator.as_deref()
+    }
+    pub fn backend_name(&self) -> &'static str {
+        match self.inner.config.backend {
+            Backend::Web => "web",
+            Backend::Simulator(_) => "simulator",
+        }
+    }
+    pub fn verifier(&self) -> &NumberVerifier {
+        &self.inner.verifier
+    }
+    pub fn limits(&self) -> &RateLimits {
+        &self.inner.limits
+    }
+    pub fn events(&self) -> &Events {
+        &self.inner.events
+    }
+    pub fn sender(&self) -> &SenderHandle {
+        &self.inner.sender
+    }
+    pub fn metrics(&self) -> &PrometheusHandle {
+        &self.inner.metrics
+    }
+    pub fn validator(&self) -> Validator {
+        Validator { max_text: self.inner.config.limits.max_text }
+    }
+}
+
+/// How the gateway was started, besides its configuration.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// `WAPI_ADMIN_KEY`: make sure this admin key exists.
+    pub admin_key: Option<ApiKey>,
+}
+
+/// A started gateway: its address, its handle, and what to stop.
+pub struct Running {
+    pub app: App,
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets answers in flight and the current send finish, then closes.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        self.shutdown.cancel();
+        let all = futures_util::future::join_all(self.tasks);
+        if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
+            tracing::warn!("some tasks did not stop within 15s");
+        }
+        self.app.inner.session.shutdown().await;
+    }
+}
+
+/// Starts every part of the gateway and binds the listener.
+pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyhow::Result<Running> {
+    let store = Store::open(&config.storage.path)?;
+    std::fs::create_dir_all(&config.storage.media_dir)
+        .with_context(|| format!("creating the media folder {}", config.storage.media_dir.display()))?;
+    let interrupted = store.recover_interrupted(config.antiban.resend_interrupted, clock.now_ms()).await?;
+    if !interrupted.is_empty() {
+        tracing::warn!(ids = ?interrupted, "messages were being sent when the gateway stopped; marked {}",
+            if config.antiban.resend_interrupted { "queued again" } else { "failed: interrupted" });
+    }
+    bootstrap_admin(&store, &config, &clock, options.admin_key).await?;
+
+    let (session, simulator): (Session, Option<Arc<Simulator>>) = match &config.backend {
+        Backend::Simulator(sim) => {
+            let simulator = Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
+            (simulator.clone(), Some(simulator))
+        }
+        Backend::Web => (
+            Arc::new(Unavailable::new(&clock, "this build has no WhatsApp Web backend yet; set whatsapp.backend = \"simulator\" to try the gateway")),
+            None,
+        ),
+    };
+    let events = Events::default();
+    let verifier = Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache));
+    let shutdown = CancellationToken::new();
+    let (sender_task, sender) = queue::spawn(
+        SenderDeps {
+            store: store.clone(),
+            session: session.clone(),
+            verifier: verifier.clone(),
+            antiban: config.antiban.clone(),
+            clock,
+            events: events.clone(),
+        },
+        shutdown.clone(),
+    );
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let tls = config.server.tls.as_ref().map(crate::http::tls_acceptor).transpose()?;
+    let app = App {
+        inner: Arc::new(Inner {
+            limits: RateLimits::new(&config.limits),
+            config,
+            clock,
+            store,
+            session,
+            simulator,
+            verifier,
+            events,
+            sender,
+            metrics: metrics_handle(),
+        }),
+    };
+    let router = crate::http::router(app.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, backend = app.backend_name(), "listening on {scheme}://{addr}");
+    let tasks = vec![
+        sender_task,
+        tokio::spawn(crate::http::serve(listener, router, tls, shutdown.clone())),
+        tokio::spawn(watch_session(app.clone(), shutdown.clone())),
+        tokio::spawn(housekeeping(app.clone(), shutdown.clone())),
+    ];
+    Ok(Running { app, addr, shutdown, tasks })
+}
+
+/// Without `WAPI_ADMIN_KEY`, the first start on an empty database creates one admin key, prints
+/// it once and writes it to `admin-key.txt` beside the database (mode 0600).
+async fn bootstrap_admin(store: &Store, config: &Config, clock: &Clock, key: Option<ApiKey>) -> anyhow::Result<()> {
+    if let Some(key) = key {
+        return Ok(auth::ensure_admin_key(store, &key, clock.now_ms()).await?);
+    }
+    if store.key_count().await? > 0 {
+        return Ok(());
+    }
+    let (key, _) = auth::create_key(store, "admin (first start)", Role::Admin, clock.now_ms()).await?;
+    let path = config.storage.path.parent().unwrap_or(std::path::Path::new(".")).join("admin-key.txt");
+    write_secret_file(&path, &format!("{}\n", key.expose()))?;
+    println!("\n  First start: created an admin API key. It is shown once; a copy is in {}\n\n    {}\n", path.display(), key.expose());
+    Ok(())
+}
+
+fn write_secret_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Turns session changes into events and log lines.
+async fn watch_session(app: App, shutdown: CancellationToken) {
+    let mut status = app.inner.session.status();
+    loop {
+        let current = status.borrow_and_update().clone();
+        tracing::info!(state = current.state.as_str(), last_error = current.last_error.as_deref().unwrap_or(""), "whatsapp session");
+        app.events().publish(GatewayEvent::SessionChanged { state: current.state, last_error: current.last_error });
+        tokio::select! {
+            changed = status.changed() => if changed.is_err() { return },
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Now and then: forget idle rate-limit state and expired idempotency keys.
+async fn housekeeping(app: App, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        app.limits().forget_idle();
+        match app.store().purge_idempotency(app.clock().now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(n, "expired idempotency keys removed"),
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every App in a process).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}

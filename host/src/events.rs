@@ -1,0 +1,56 @@
+//! Gateway events: what happened to messages and to the session, broadcast to whoever listens
+//! (a send request waiting for `sent`, the metrics, and later the plugins' event hook).
+
+use tokio::sync::broadcast;
+
+use crate::whatsapp::SessionState;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayEvent {
+    MessageQueued { id: i64 },
+    MessageSent { id: i64, wa_id: String },
+    MessageFailed { id: i64, reason: String },
+    MessageCancelled { id: i64 },
+    SessionChanged { state: SessionState, last_error: Option<String> },
+}
+
+impl GatewayEvent {
+    /// The message this event is about, if any.
+    pub fn message_id(&self) -> Option<i64> {
+        match self {
+            Self::MessageQueued { id }
+            | Self::MessageSent { id, .. }
+            | Self::MessageFailed { id, .. }
+            | Self::MessageCancelled { id } => Some(*id),
+            Self::SessionChanged { .. } => None,
+        }
+    }
+
+    /// True for events after which a message's status no longer changes.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::MessageSent { .. } | Self::MessageFailed { .. } | Self::MessageCancelled { .. })
+    }
+}
+
+#[derive(Clone)]
+pub struct Events {
+    tx: broadcast::Sender<GatewayEvent>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self { tx: broadcast::Sender::new(1024) }
+    }
+}
+
+impl Events {
+    pub fn publish(&self, event: GatewayEvent) {
+        tracing::debug!(?event, "event");
+        // Nobody listening is fine: events are also in the database.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,223 @@
+//! The response envelope and the one mapping from [`ApiError`] to HTTP. Client errors are not
+//! logged; internal errors are logged once, and the client sees only the request id.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::limits::RateInfo;
+use crate::send::FieldError;
+use crate::store::StoreError;
+
+/// `{ "success": true, "data": …, "error": "", "code": "" }`: the shape of every answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+    /// A human-readable sentence; empty on success.
+    pub error: String,
+    /// A machine code (see `ErrorCode`); empty on success.
+    pub code: String,
+}
+
+/// An error answer: `data` is `null`, or carries `details` (validation) or `retryAfter` (429).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    #[schema(example = false)]
+    pub success: bool,
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    pub error: String,
+    pub code: ErrorCode,
+}
+
+/// Every machine code an error answer may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ValidationError,
+    Unauthorized,
+    AdminRequired,
+    RecipientNotFound,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    UploadError,
+    RecipientRejected,
+    RateLimited,
+    DailyLimitReached,
+    WhatsappNotConnected,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationError => "VALIDATION_ERROR",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::AdminRequired => "ADMIN_REQUIRED",
+            Self::RecipientNotFound => "RECIPIENT_NOT_FOUND",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Conflict => "CONFLICT",
+            Self::UploadError => "UPLOAD_ERROR",
+            Self::RecipientRejected => "RECIPIENT_REJECTED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::DailyLimitReached => "DAILY_LIMIT_REACHED",
+            Self::WhatsappNotConnected => "WHATSAPP_NOT_CONNECTED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// Wraps a successful payload.
+pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope { success: true, data, error: String::new(), code: String::new() })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON of the expected shape.
+    #[error("{message}")]
+    BadRequest { message: String, details: Vec<FieldError> },
+    /// 422: well-formed, but fields are invalid.
+    #[error("{message}")]
+    Invalid { message: String, details: Vec<FieldError> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("this endpoint needs an admin key")]
+    AdminRequired,
+    #[error("{0} is not on WhatsApp")]
+    RecipientNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Upload(String),
+    #[error("{0}")]
+    RecipientRejected(String),
+    #[error("too many requests for this key; retry in {} s", .0.retry_after.unwrap_or(1))]
+    RateLimited(RateInfo),
+    #[error("the daily send limit of {limit} messages is reached; it resets at midnight UTC")]
+    DailyLimit { limit: u32, retry_after: u64 },
+    #[error("WhatsApp is not connected: {0}")]
+    NotConnected(String),
+    /// A bug or an unexpected failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// Marks a response as an internal error, so the edge adds the request id to its sentence.
+#[derive(Debug, Clone, Copy)]
+pub struct InternalMarker;
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::Invalid { message: format!("{field} {message}"), details: vec![FieldError::new(field, message)] }
+    }
+
+    pub fn fields(details: Vec<FieldError>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("{} {}", one.field, one.message),
+            many => format!("{} fields are invalid; see data.details", many.len()),
+        };
+        Self::Invalid { message, details }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::AdminRequired => StatusCode::FORBIDDEN,
+            Self::RecipientNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Upload(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RecipientRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) | Self::DailyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotConnected(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadRequest { .. } | Self::Invalid { .. } => ErrorCode::ValidationError,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::AdminRequired => ErrorCode::AdminRequired,
+            Self::RecipientNotFound(_) => ErrorCode::RecipientNotFound,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Upload(_) => ErrorCode::UploadError,
+            Self::RecipientRejected(_) => ErrorCode::RecipientRejected,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::DailyLimit { .. } => ErrorCode::DailyLimitReached,
+            Self::NotConnected(_) => ErrorCode::WhatsappNotConnected,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn data(&self) -> Option<Value> {
+        match self {
+            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => Some(json!({ "details": details })),
+            Self::RateLimited(info) => Some(json!({ "retryAfter": info.retry_after })),
+            Self::DailyLimit { retry_after, limit } => Some(json!({ "retryAfter": retry_after, "dailyLimit": limit })),
+            _ => None,
+        }
+    }
+
+    /// The envelope this error answers with, as JSON (also kept for idempotent replays).
+    pub fn envelope(&self) -> Value {
+        json!({ "success": false, "data": self.data(), "error": self.to_string(), "code": self.code().as_str() })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.envelope())).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited(info) => {
+                headers.insert(header::RETRY_AFTER, info.retry_after.unwrap_or(1).into());
+            }
+            Self::DailyLimit { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after).into());
+            }
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                response.extensions_mut().insert(InternalMarker);
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The envelope for an answer produced outside the handlers (routing, body limits).
+pub fn envelope_for_status(status: StatusCode) -> Value {
+    let (code, error) = match status {
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed on this route; see the Allow header".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::UploadError, "request body too large".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            (ErrorCode::ValidationError, "the request could not be read".into())
+        }
+        s if s.is_server_error() => (ErrorCode::Internal, "internal error".into()),
+        s => (ErrorCode::ValidationError, s.canonical_reason().unwrap_or("request refused").into()),
+    };
+    json!({ "success": false, "data": null, "error": error, "code": code.as_str() })
+}

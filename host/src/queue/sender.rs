@@ -1,0 +1,271 @@
+//! The one sender: takes the head of the queue when the [`policy`](super::policy) allows,
+//! verifies the number, shows "typing…", claims the row, sends, records the outcome, and pauses.
+//! A row is `sending` only around the send itself, so a crash leaves at most one ambiguous
+//! message, which start-up marks `failed: interrupted`.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::policy::{self, Decision, Input, Pacer, Pause};
+use crate::clock::Clock;
+use crate::config::AntiBan;
+use crate::events::{Events, GatewayEvent};
+use crate::send::{Content, MediaFile, MessageKind, Recipient};
+use crate::store::{MessageRecord, Status, Store, StoreError};
+use crate::whatsapp::{NumberVerifier, Outgoing, Session, SessionStatus, WaError};
+
+pub struct SenderDeps {
+    pub store: Store,
+    pub session: Session,
+    pub verifier: Arc<NumberVerifier>,
+    pub antiban: AntiBan,
+    pub clock: Clock,
+    pub events: Events,
+}
+
+/// What request handlers may know of the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderView {
+    /// When the next send may start; `None` while paused, held or capped.
+    pub next_start: Option<Instant>,
+}
+
+#[derive(Clone)]
+pub struct SenderHandle {
+    wake: Arc<Notify>,
+    view: watch::Receiver<SenderView>,
+}
+
+impl SenderHandle {
+    /// Tells the sender that a message was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn view(&self) -> SenderView {
+        *self.view.borrow()
+    }
+}
+
+pub fn spawn(deps: SenderDeps, shutdown: CancellationToken) -> (JoinHandle<()>, SenderHandle) {
+    let wake = Arc::new(Notify::new());
+    let (view_tx, view) = watch::channel(SenderView { next_start: None });
+    let mut rng = StdRng::from_os_rng();
+    let pacer = Pacer::new(&deps.antiban, Instant::now(), &mut rng);
+    let sender = Sender { deps, wake: wake.clone(), view: view_tx, pacer, rng, today: None, shutdown };
+    (tokio::spawn(sender.run()), SenderHandle { wake, view })
+}
+
+struct Sender {
+    deps: SenderDeps,
+    wake: Arc<Notify>,
+    view: watch::Sender<SenderView>,
+    pacer: Pacer,
+    rng: StdRng,
+    /// The UTC day and how many were sent on it.
+    today: Option<(NaiveDate, u32)>,
+    shutdown: CancellationToken,
+}
+
+impl Sender {
+    async fn run(mut self) {
+        let mut session = self.deps.session.status();
+        tracing::info!("sender started");
+        while !self.shutdown.is_cancelled() {
+            if let Err(e) = self.step(&mut session).await {
+                tracing::error!(error = %e, "sender: database error; retrying in 1s");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = self.shutdown.cancelled() => {}
+                }
+            }
+        }
+        tracing::info!("sender stopped");
+    }
+
+    async fn step(&mut self, session: &mut watch::Receiver<SessionStatus>) -> Result<(), StoreError> {
+        let gate = session.borrow_and_update().state.gate();
+        let sent_today = self.sent_today().await?;
+        let now = Instant::now();
+        let input = Input { now, gate, sent_today, until_midnight: self.deps.clock.until_midnight() };
+        let decision = self.pacer.decide(&self.deps.antiban, input);
+        let next_start = match decision {
+            Decision::Send => Some(now),
+            Decision::WaitUntil(t) => Some(t),
+            Decision::Paused | Decision::Held | Decision::DailyCap(_) => None,
+        };
+        self.view.send_replace(SenderView { next_start });
+        match decision {
+            Decision::Held | Decision::Paused => {
+                tokio::select! {
+                    _ = session.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
+                }
+            }
+            Decision::DailyCap(wait) => {
+                tracing::info!(sent_today, wait_s = wait.as_secs(), "daily cap reached; the queue waits for UTC midnight");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = session.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
+                }
+            }
+            Decision::WaitUntil(t) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(t) => {}
+                    _ = self.shutdown.cancelled() => {}
+                }
+            }
+            Decision::Send => match self.deps.store.head().await? {
+                Some(head) => self.process(head).await?,
+                None => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = session.changed() => {}
+                        _ = self.shutdown.cancelled() => {}
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Messages sent on the current UTC day (read from the database once per day).
+    async fn sent_today(&mut self) -> Result<u32, StoreError> {
+        let day = self.deps.clock.today();
+        match self.today {
+            Some((d, n)) if d == day => Ok(n),
+            _ => {
+                let n = self.deps.store.daily_counts(day.to_string()).await?.sent;
+                self.today = Some((day, n));
+                Ok(n)
+            }
+        }
+    }
+
+    async fn process(&mut self, head: MessageRecord) -> Result<(), StoreError> {
+        let store = self.deps.store.clone();
+        let now_ms = || self.deps.clock.now_ms();
+        let Some((to, content)) = outgoing_parts(&head) else {
+            store.mark_failed(head.id, Status::Queued, "stored message is unreadable".into(), now_ms()).await?;
+            return Ok(());
+        };
+        if self.deps.antiban.verify_numbers
+            && let Some(phone) = to.phone()
+        {
+            match self.deps.verifier.is_on_whatsapp(phone).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    store.mark_failed(head.id, Status::Queued, "not_on_whatsapp".into(), now_ms()).await?;
+                    self.finish(&head, Err("not_on_whatsapp".into()));
+                    return Ok(());
+                }
+                Err(WaError::NotConnected) => return Ok(()),
+                Err(e) => tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified"),
+            }
+        }
+        if let (Content::Text(text), Some(typing)) = (&content, self.deps.antiban.typing) {
+            let duration = policy::typing_time(&typing, text.chars().count());
+            if let Err(WaError::NotConnected) = self.deps.session.set_typing(&to, true).await {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(duration) => {}
+                _ = self.shutdown.cancelled() => {
+                    let _ = self.deps.session.set_typing(&to, false).await;
+                    return Ok(());
+                }
+            }
+        }
+        if !store.claim(head.id, now_ms()).await? {
+            // Cancelled while typing.
+            let _ = self.deps.session.set_typing(&to, false).await;
+            return Ok(());
+        }
+        let result = self.deps.session.send(Outgoing { id: head.id, to: &to, content: &content }).await;
+        if matches!(content, Content::Text(_)) && self.deps.antiban.typing.is_some() {
+            let _ = self.deps.session.set_typing(&to, false).await;
+        }
+        match result {
+            Ok(receipt) => {
+                let day = self.deps.clock.today();
+                store.mark_sent(head.id, receipt.wa_id.clone(), day.to_string(), now_ms()).await?;
+                if let Some((d, n)) = &mut self.today
+                    && *d == day
+                {
+                    *n += 1;
+                }
+                self.finish(&head, Ok(receipt.wa_id));
+            }
+            Err(WaError::NotConnected) => {
+                store.requeue(head.id, "WhatsApp disconnected before the send; waiting".into(), now_ms()).await?;
+                return Ok(());
+            }
+            Err(e) => {
+                store.mark_failed(head.id, Status::Sending, e.to_string(), now_ms()).await?;
+                self.finish(&head, Err(e.to_string()));
+            }
+        }
+        let pause = self.pacer.after_send(&self.deps.antiban, Instant::now(), &mut self.rng);
+        match pause {
+            Pause::Cooldown(d) => tracing::info!(seconds = d.as_secs_f32(), "cool-down"),
+            Pause::Gap(d) => tracing::debug!(seconds = d.as_secs_f32(), "gap"),
+        }
+        Ok(())
+    }
+
+    /// Publishes the outcome, counts it, and removes a sent or failed message's media file.
+    fn finish(&self, message: &MessageRecord, outcome: Result<String, String>) {
+        let event = match outcome {
+            Ok(wa_id) => {
+                tracing::info!(id = message.id, to = %message.recipient, %wa_id, "sent");
+                metrics::counter!("wapi_sends_total", "outcome" => "sent").increment(1);
+                GatewayEvent::MessageSent { id: message.id, wa_id }
+            }
+            Err(reason) => {
+                tracing::warn!(id = message.id, to = %message.recipient, %reason, "send failed");
+                metrics::counter!("wapi_sends_total", "outcome" => "failed").increment(1);
+                GatewayEvent::MessageFailed { id: message.id, reason }
+            }
+        };
+        self.deps.events.publish(event);
+        remove_media(message);
+    }
+}
+
+/// Deletes a message's uploaded file once it can no longer be sent.
+pub fn remove_media(message: &MessageRecord) {
+    if let Some(path) = &message.media_path
+        && let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(id = message.id, path, error = %e, "could not remove media file");
+    }
+}
+
+/// Rebuilds what to send from a stored row.
+fn outgoing_parts(m: &MessageRecord) -> Option<(Recipient, Content)> {
+    let to = Recipient::parse(&m.recipient).ok()?;
+    let content = match m.kind {
+        MessageKind::Text => Content::Text(m.body.clone()?),
+        kind => Content::Media {
+            kind,
+            file: MediaFile {
+                path: m.media_path.clone()?.into(),
+                mime: m.media_mime.clone().unwrap_or_default(),
+                file_name: m.media_name.clone().unwrap_or_default(),
+                size: m.media_size.unwrap_or(0).max(0) as u64,
+            },
+            caption: m.body.clone(),
+        },
+    };
+    Some((to, content))
+}
+

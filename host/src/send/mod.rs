@@ -1,0 +1,89 @@
+//! What a send is once it has been checked: a [`Recipient`] that cannot hold a bad number and a
+//! [`Content`] within bounds, together a [`ValidatedSend`] — the only thing the queue accepts.
+
+mod recipient;
+mod validate;
+
+pub use recipient::{GroupJid, PhoneNumber, Recipient};
+pub use validate::{FieldError, SendRequest, ValidatedSend, Validator};
+
+use std::path::PathBuf;
+
+/// The kinds of message WhatsApp distinguishes and the queue stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    Image,
+    Document,
+    Audio,
+    Video,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Image => "image",
+            Self::Document => "document",
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "text" => Self::Text,
+            "image" => Self::Image,
+            "document" => Self::Document,
+            "audio" => Self::Audio,
+            "video" => Self::Video,
+            _ => return None,
+        })
+    }
+
+    /// The media kind WhatsApp shows for a MIME type; anything unknown travels as a document.
+    pub fn from_mime(mime: &str) -> Self {
+        let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.split('/').next() {
+            Some("image") if essence != "image/svg+xml" => Self::Image,
+            Some("audio") => Self::Audio,
+            Some("video") => Self::Video,
+            _ => Self::Document,
+        }
+    }
+}
+
+/// A media file already streamed to disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaFile {
+    pub path: PathBuf,
+    pub mime: String,
+    pub file_name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Text(String),
+    Media { kind: MessageKind, file: MediaFile, caption: Option<String> },
+}
+
+impl Content {
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::Text(_) => MessageKind::Text,
+            Self::Media { kind, .. } => *kind,
+        }
+    }
+
+    /// The text a person reads: the message, or the media's caption.
+    pub fn body(&self) -> Option<&str> {
+        match self {
+            Self::Text(t) => Some(t),
+            Self::Media { caption, .. } => caption.as_deref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

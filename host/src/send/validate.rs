@@ -1,0 +1,102 @@
+//! Parse, don't validate: a request body becomes a [`ValidatedSend`] once, with every bad field
+//! reported together.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Content, Recipient};
+
+/// One field that failed validation, named as the client wrote it (`to`, `items[3].text`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// The body of `POST /api/messages` and of each batch item.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// Digits with country code and no `+` (`923001234567`), or a group JID ending `@g.us`.
+    #[schema(example = "923001234567")]
+    pub to: Option<String>,
+    /// The message text (1 to `limits.max_text` characters).
+    #[schema(example = "Hello from wapi")]
+    pub text: Option<String>,
+    /// Template name for a templating plugin.
+    pub template: Option<String>,
+    /// Values for the template's placeholders.
+    pub vars: Option<BTreeMap<String, String>>,
+}
+
+/// A send that passed every check; the only thing the queue accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedSend {
+    pub to: Recipient,
+    pub content: Content,
+}
+
+/// The bounds a send is checked against (from `[limits]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Validator {
+    pub max_text: usize,
+}
+
+impl Validator {
+    /// Checks a text send; `prefix` names the place of the body in the request (`""` or `items[3].`).
+    pub fn text(&self, req: &SendRequest, prefix: &str) -> Result<ValidatedSend, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let to = self.recipient(req.to.as_deref(), &format!("{prefix}to"), &mut errors);
+        let text = match req.text.as_deref() {
+            None => {
+                errors.push(FieldError::new(format!("{prefix}text"), "is required"));
+                None
+            }
+            Some(t) => self.body(t, &format!("{prefix}text"), &mut errors),
+        };
+        if let Some(template) = &req.template
+            && (template.trim().is_empty() || template.chars().count() > 128)
+        {
+            errors.push(FieldError::new(format!("{prefix}template"), "must be 1 to 128 characters"));
+        }
+        match (to, text) {
+            (Some(to), Some(text)) if errors.is_empty() => Ok(ValidatedSend { to, content: Content::Text(text) }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Checks the recipient field; records an error and returns `None` when it is bad.
+    pub fn recipient(&self, to: Option<&str>, field: &str, errors: &mut Vec<FieldError>) -> Option<Recipient> {
+        match to {
+            None => {
+                errors.push(FieldError::new(field, "is required"));
+                None
+            }
+            Some(to) => Recipient::parse(to).map_err(|m| errors.push(FieldError::new(field, m))).ok(),
+        }
+    }
+
+    /// Checks a text or caption: not blank, not over the limit, no NUL characters.
+    pub fn body(&self, text: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+        let count = text.chars().count();
+        let message = if text.trim().is_empty() {
+            "must not be empty".to_string()
+        } else if count > self.max_text {
+            format!("must be at most {} characters, not {count}", self.max_text)
+        } else if text.contains('\0') {
+            "must not contain NUL characters".to_string()
+        } else {
+            return Some(text.to_string());
+        };
+        errors.push(FieldError::new(field, message));
+        None
+    }
+}

@@ -1,0 +1,120 @@
+//! API key rows: created, looked up by public id, touched (to the minute), revoked.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "user" => Some(Self::User),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub hash: [u8; 32],
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, name, role, hash, created_at, last_used_at, revoked_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
+    let role: String = r.get(2)?;
+    let hash: Vec<u8> = r.get(3)?;
+    Ok(KeyRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::User),
+        hash: hash.try_into().unwrap_or([0; 32]),
+        created_at: r.get(4)?,
+        last_used_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// Stores a new key; `false` when its public id is already taken.
+    pub async fn insert_key(&self, key: KeyRow) -> Result<bool, StoreError> {
+        let session = self.session().to_string();
+        self.write(move |c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO api_keys (id, session, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.id, session, key.name, key.role.as_str(), &key.hash[..], key.created_at],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub async fn find_key(&self, id: &str) -> Result<Option<KeyRow>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
+                .query_row([id], from_row)
+                .optional()
+        })
+        .await
+    }
+
+    /// Every key of the session, newest first.
+    pub async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let session = self.session().to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE session = ?1 ORDER BY created_at DESC, id"))?
+                .query_map([session], from_row)?
+                .collect()
+        })
+        .await
+    }
+
+    /// Revokes a key; `None` when no such key exists, else whether it was active until now.
+    pub async fn revoke_key(&self, id: &str, now_ms: i64) -> Result<Option<KeyRow>, StoreError> {
+        let id = id.to_string();
+        self.write(move |c| {
+            c.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now_ms])?;
+            c.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [id], from_row).optional()
+        })
+        .await
+    }
+
+    /// Records use of a key, to the minute.
+    pub async fn touch_key(&self, id: &str, minute_ms: i64) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                params![id, minute_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many keys exist (revoked ones too): zero means a first start.
+    pub async fn key_count(&self) -> Result<u64, StoreError> {
+        self.read(|c| c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))).await.map(|n| n as u64)
+    }
+}

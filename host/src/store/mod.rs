@@ -1,0 +1,168 @@
+//! Storage: the only module that writes SQL. One SQLite file in WAL mode with
+//! `synchronous=FULL`; one writing thread with group commit ([`writer`]), a small pool of
+//! read-only connections for queries, and migrations applied at start.
+
+mod keys;
+mod messages;
+mod writer;
+
+pub use keys::{KeyRow, Role};
+pub use messages::{
+    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, ListFilter, MessageRecord, Page, Status,
+    StatusChange, valid_cursor,
+};
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+use writer::Writer;
+
+/// The session every row belongs to until several linked numbers per host arrive.
+pub const DEFAULT_SESSION: &str = "default";
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {message}")]
+    Db { message: String, code: Option<rusqlite::ErrorCode> },
+    #[error("the database writer has stopped")]
+    Closed,
+}
+
+impl StoreError {
+    /// True when the disk (or the database's size limit) is full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Db { code: Some(rusqlite::ErrorCode::DiskFull), .. })
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db { code: e.sqlite_error_code(), message: e.to_string() }
+    }
+}
+
+/// A cheap-clone handle to the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    session: String,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    /// Messages not yet in a final state (queued or sending), kept so status reads need no COUNT.
+    pending: AtomicI64,
+}
+
+impl Store {
+    /// Opens (creating file and folder if needed) and migrates the database.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+             PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;",
+        )
+        .context("setting database pragmas")?;
+        migrate(&mut conn).context("migrating the database")?;
+        let pending: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM messages WHERE session = ?1 AND status IN ('queued', 'sending')",
+            [DEFAULT_SESSION],
+            |r| r.get(0),
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                session: DEFAULT_SESSION.to_string(),
+                writer: Writer::start(conn).context("starting the database writer")?,
+                readers: Mutex::new(Vec::new()),
+                pending: AtomicI64::new(pending),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn session(&self) -> &str {
+        &self.inner.session
+    }
+
+    /// Messages queued or being sent, without touching the database.
+    pub fn pending(&self) -> u64 {
+        self.inner.pending.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    fn adjust_pending(&self, delta: i64) {
+        self.inner.pending.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.inner.writer.write(f).await
+    }
+
+    /// Runs a query on a read-only connection, off the async executor.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = store.take_reader()?;
+            let result = f(&conn);
+            store.return_reader(conn);
+            result.map_err(StoreError::from)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.inner.readers.lock().expect("reader pool").pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.inner.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+        Ok(conn)
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+    }
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests;

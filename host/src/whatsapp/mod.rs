@@ -1,0 +1,142 @@
+//! The WhatsApp session seam: everything the gateway needs from WhatsApp, as one trait, so the
+//! queue and the API never know which backend runs — the real companion device or the
+//! [`simulator`] that stands in for WhatsApp in tests and demos.
+
+pub mod simulator;
+mod unavailable;
+mod verify;
+
+pub use unavailable::Unavailable;
+pub use verify::NumberVerifier;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::send::{Content, PhoneNumber, Recipient};
+
+/// The session's lifecycle, as `GET /api/status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Starting,
+    WaitingForQr,
+    Pairing,
+    Connected,
+    Reconnecting,
+    LoggedOut,
+    TemporarilyBanned,
+}
+
+/// What the queue may do in a session state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Connected: send.
+    Open,
+    /// Linked but not connected (starting, reconnecting, banned for a while): wait.
+    Paused,
+    /// Nothing linked: refuse new sends with 503 and hold the queue.
+    Unlinked,
+}
+
+impl SessionState {
+    pub fn gate(self) -> Gate {
+        match self {
+            Self::Connected => Gate::Open,
+            Self::Starting | Self::Reconnecting | Self::TemporarilyBanned => Gate::Paused,
+            Self::WaitingForQr | Self::Pairing | Self::LoggedOut => Gate::Unlinked,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::WaitingForQr => "waiting_for_qr",
+            Self::Pairing => "pairing",
+            Self::Connected => "connected",
+            Self::Reconnecting => "reconnecting",
+            Self::LoggedOut => "logged_out",
+            Self::TemporarilyBanned => "temporarily_banned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionStatus {
+    pub state: SessionState,
+    pub since: DateTime<Utc>,
+    pub last_error: Option<String>,
+    /// The linked phone number, once known.
+    pub number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberCheck {
+    pub number: PhoneNumber,
+    pub on_whatsapp: bool,
+    /// WhatsApp's LID for the number, where the backend learns it.
+    pub lid: Option<String>,
+}
+
+/// A message handed to WhatsApp; `id` is the gateway's own id.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub id: i64,
+    pub to: &'a Recipient,
+    pub content: &'a Content,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// WhatsApp's message id.
+    pub wa_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaError {
+    /// Nothing was handed to WhatsApp: safe to try again later.
+    #[error("WhatsApp is not connected")]
+    NotConnected,
+    /// WhatsApp refused or the send failed; the message may not be retried blindly.
+    #[error("{0}")]
+    SendFailed(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Everything the gateway needs from a WhatsApp session.
+#[async_trait]
+pub trait WhatsApp: Send + Sync + 'static {
+    /// The state now, and each change to it.
+    fn status(&self) -> watch::Receiver<SessionStatus>;
+    /// The current linking code (what the QR encodes), while waiting for a scan.
+    async fn qr_code(&self) -> Result<Option<String>, WaError>;
+    /// A pairing code for linking by phone number instead of a scan.
+    async fn pair_code(&self, phone: &PhoneNumber) -> Result<String, WaError>;
+    async fn check_numbers(&self, numbers: &[PhoneNumber]) -> Result<Vec<NumberCheck>, WaError>;
+    /// Shows "typing…" to the recipient (`true`) or stops it (`false`).
+    async fn set_typing(&self, to: &Recipient, typing: bool) -> Result<(), WaError>;
+    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, WaError>;
+    /// Unlinks the device and forgets the session; a new linking code follows.
+    async fn logout(&self) -> Result<(), WaError>;
+    /// Stops the session's background work.
+    async fn shutdown(&self);
+}
+
+pub type Session = Arc<dyn WhatsApp>;
+
+/// Every state, for metrics that show one gauge per state.
+pub const ALL_STATES: [SessionState; 7] = [
+    SessionState::Starting,
+    SessionState::WaitingForQr,
+    SessionState::Pairing,
+    SessionState::Connected,
+    SessionState::Reconnecting,
+    SessionState::LoggedOut,
+    SessionState::TemporarilyBanned,
+];

@@ -1,0 +1,196 @@
+//! The simulated WhatsApp backend (`backend = "simulator"`): links at start or on demand, knows
+//! which numbers are "not on WhatsApp", fails sends to chosen numbers, takes a few milliseconds
+//! per send, and appends one JSON line per send to the `record` file so tests see exactly what
+//! left and when.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rand::Rng;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{NumberCheck, Outgoing, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
+use crate::clock::{Clock, rfc3339_ms};
+use crate::config::SimulatorConfig;
+use crate::send::{Content, PhoneNumber, Recipient};
+
+/// Faults and state changes a test or a demo can inject (admin API, simulator only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SimAction {
+    /// Completes linking (as if the QR was scanned) or reconnects.
+    Link,
+    /// Drops the connection but stays linked: the queue pauses.
+    Disconnect,
+    /// Unlinks, as if the phone removed the device: sends are refused.
+    Logout,
+}
+
+pub struct Simulator {
+    cfg: SimulatorConfig,
+    clock: Clock,
+    status: watch::Sender<SessionStatus>,
+    typing_since: Mutex<HashMap<String, Instant>>,
+    record: Option<Mutex<File>>,
+    not_on_whatsapp: HashSet<PhoneNumber>,
+    fail_sends_to: HashSet<PhoneNumber>,
+}
+
+const LINKED_NUMBER: &str = "15550000000";
+
+impl Simulator {
+    pub fn start(cfg: SimulatorConfig, clock: Clock) -> anyhow::Result<Self> {
+        let record = match &cfg.record {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?))
+            }
+            None => None,
+        };
+        let status = if cfg.auto_link { linked(&clock) } else { unlinked(&clock, SessionState::WaitingForQr, None) };
+        Ok(Self {
+            not_on_whatsapp: cfg.not_on_whatsapp.iter().cloned().collect(),
+            fail_sends_to: cfg.fail_sends_to.iter().cloned().collect(),
+            cfg,
+            clock,
+            status: watch::Sender::new(status),
+            typing_since: Mutex::new(HashMap::new()),
+            record,
+        })
+    }
+
+    pub fn act(&self, action: SimAction) {
+        let next = match action {
+            SimAction::Link => linked(&self.clock),
+            SimAction::Disconnect => SessionStatus {
+                state: SessionState::Reconnecting,
+                since: self.clock.now(),
+                last_error: Some("simulated disconnect".into()),
+                number: Some(LINKED_NUMBER.into()),
+            },
+            SimAction::Logout => unlinked(&self.clock, SessionState::WaitingForQr, Some("logged out (simulated)".into())),
+        };
+        tracing::info!(state = next.state.as_str(), "simulator: {action:?}");
+        self.status.send_replace(next);
+    }
+
+    fn connected(&self) -> Result<(), WaError> {
+        match self.status.borrow().state {
+            SessionState::Connected => Ok(()),
+            _ => Err(WaError::NotConnected),
+        }
+    }
+
+    fn write_record(&self, message: &Outgoing<'_>, wa_id: &str, typing_ms: u64) -> Result<(), WaError> {
+        let Some(file) = &self.record else { return Ok(()) };
+        let (kind, text) = match message.content {
+            Content::Text(t) => ("text", Some(t.as_str())),
+            Content::Media { kind, caption, .. } => (kind.as_str(), caption.as_deref()),
+        };
+        let mut line = serde_json::json!({
+            "time": rfc3339_ms(self.clock.now_ms()),
+            "to": message.to.as_str(),
+            "type": kind,
+            "text": text,
+            "typing_ms": typing_ms,
+            "id": message.id,
+            "wa_id": wa_id,
+        })
+        .to_string();
+        line.push('\n');
+        // One write(2) of a whole line in append mode: it survives a kill -9 of the process.
+        file.lock()
+            .expect("record file")
+            .write_all(line.as_bytes())
+            .map_err(|e| WaError::SendFailed(format!("simulator record: {e}")))
+    }
+}
+
+fn linked(clock: &Clock) -> SessionStatus {
+    SessionStatus { state: SessionState::Connected, since: clock.now(), last_error: None, number: Some(LINKED_NUMBER.into()) }
+}
+
+fn unlinked(clock: &Clock, state: SessionState, last_error: Option<String>) -> SessionStatus {
+    SessionStatus { state, since: clock.now(), last_error, number: None }
+}
+
+#[async_trait]
+impl WhatsApp for Simulator {
+    fn status(&self) -> watch::Receiver<SessionStatus> {
+        self.status.subscribe()
+    }
+
+    async fn qr_code(&self) -> Result<Option<String>, WaError> {
+        Ok(match self.status.borrow().state {
+            SessionState::WaitingForQr => Some(format!("wapi-simulator:{:016x}", rand::rng().random::<u64>())),
+            _ => None,
+        })
+    }
+
+    async fn pair_code(&self, _phone: &PhoneNumber) -> Result<String, WaError> {
+        if self.status.borrow().state.gate() != super::Gate::Unlinked {
+            return Err(WaError::Other("already linked".into()));
+        }
+        self.status.send_replace(unlinked(&self.clock, SessionState::Pairing, None));
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ23456789";
+        let mut rng = rand::rng();
+        let code: String = (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+        Ok(format!("{}-{}", &code[..4], &code[4..]))
+    }
+
+    async fn check_numbers(&self, numbers: &[PhoneNumber]) -> Result<Vec<NumberCheck>, WaError> {
+        self.connected()?;
+        Ok(numbers
+            .iter()
+            .map(|n| {
+                let on_whatsapp = !self.not_on_whatsapp.contains(n);
+                NumberCheck { number: n.clone(), on_whatsapp, lid: on_whatsapp.then(|| format!("{}@lid", n.as_str())) }
+            })
+            .collect())
+    }
+
+    async fn set_typing(&self, to: &Recipient, typing: bool) -> Result<(), WaError> {
+        self.connected()?;
+        let mut since = self.typing_since.lock().expect("typing map");
+        if typing {
+            since.insert(to.as_str().to_string(), Instant::now());
+        } else {
+            since.remove(to.as_str());
+        }
+        Ok(())
+    }
+
+    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, WaError> {
+        self.connected()?;
+        tokio::time::sleep(self.cfg.send_time).await;
+        self.connected()?;
+        if let Some(phone) = message.to.phone()
+            && self.fail_sends_to.contains(phone)
+        {
+            return Err(WaError::SendFailed("simulated send failure".into()));
+        }
+        let typing_ms = self
+            .typing_since
+            .lock()
+            .expect("typing map")
+            .remove(message.to.as_str())
+            .map_or(0, |t| t.elapsed().as_millis() as u64);
+        let wa_id = format!("3EB0{:016X}", rand::rng().random::<u64>());
+        self.write_record(&message, &wa_id, typing_ms)?;
+        Ok(SendReceipt { wa_id })
+    }
+
+    async fn logout(&self) -> Result<(), WaError> {
+        self.act(SimAction::Logout);
+        Ok(())
+    }
+
+    async fn shutdown(&self) {}
+}
