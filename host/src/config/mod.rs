@@ -64,5 +64,15 @@ pub fn read_raw(path: &Path) -> Result<RawConfig, ConfigError> {
         .map_err(|e| ConfigError::Parse(e.to_string()))
 }
 
+/// Resolves configuration text alone (no `.env`, no environment), relative to `base`: for tests
+/// and tools that build a gateway in process.
+pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigError> {
+    let raw = Figment::from(Serialized::defaults(RawConfig::default()))
+        .merge(Toml::string(text))
+        .extract::<RawConfig>()
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    resolve::resolve(raw, base)
+}
+
 #[cfg(test)]
 mod tests;

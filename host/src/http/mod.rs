@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod serve;
 
+pub use edge::edge;
 pub use error::{ApiError, Envelope, ErrorCode, ErrorEnvelope, ok};
 pub use extract::{Admin, JsonBody, Reader, RequestCtx, Sender, idempotency_key};
 pub use serve::{serve, tls_acceptor};

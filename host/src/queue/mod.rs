@@ -5,3 +5,6 @@ pub mod policy;
 mod sender;
 
 pub use sender::{SenderDeps, SenderHandle, SenderView, remove_media, spawn};
+
+#[cfg(test)]
+mod tests;
