@@ -16,7 +16,10 @@ use crate::whatsapp::Gate;
 pub enum ItemResult {
     Queued(MessageRecord),
     /// An idempotent replay: the message of the first request, and the first answer if kept.
-    Replayed { message: MessageRecord, response: Option<String> },
+    Replayed {
+        message: MessageRecord,
+        response: Option<String>,
+    },
     Refused(ApiError),
 }
 
@@ -31,31 +34,54 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Runs sends through the gate, the number check and the queue; results keep the items' order.
-pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<Vec<ItemResult>, ApiError> {
+pub async fn accept(
+    app: &App,
+    key_id: &str,
+    items: Vec<EnqueueItem>,
+) -> Result<Vec<ItemResult>, ApiError> {
     let status = app.session_status();
     if status.state.gate() == Gate::Unlinked {
-        let why = status.last_error.unwrap_or_else(|| "no linked session".into());
-        return Err(ApiError::NotConnected(format!("{why}; open the dashboard and scan the QR")));
+        let why = status
+            .last_error
+            .unwrap_or_else(|| "no linked session".into());
+        return Err(ApiError::NotConnected(format!(
+            "{why}; open the dashboard and scan the QR"
+        )));
     }
     let mut results: Vec<Option<ItemResult>> = (0..items.len()).map(|_| None).collect();
     if app.config().antiban.verify_numbers && status.state.gate() == Gate::Open {
         refuse_unknown_numbers(app, &items, &mut results).await;
     }
-    let (indexes, pending): (Vec<usize>, Vec<EnqueueItem>) =
-        items.into_iter().enumerate().filter(|(i, _)| results[*i].is_none()).unzip();
+    let (indexes, pending): (Vec<usize>, Vec<EnqueueItem>) = items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| results[*i].is_none())
+        .unzip();
     if !pending.is_empty() {
         let clock = app.clock();
         let limit = app.config().antiban.daily_limit;
-        let outcomes = app.store().enqueue(key_id, pending, clock.today().to_string(), limit, clock.now_ms()).await?;
+        let outcomes = app
+            .store()
+            .enqueue(
+                key_id,
+                pending,
+                clock.today().to_string(),
+                limit,
+                clock.now_ms(),
+            )
+            .await?;
         let mut queued = 0;
         for (i, outcome) in indexes.into_iter().zip(outcomes) {
             results[i] = Some(match outcome {
                 EnqueueOutcome::Queued(message) => {
                     queued += 1;
-                    app.events().publish(GatewayEvent::MessageQueued { id: message.id });
+                    app.events()
+                        .publish(GatewayEvent::MessageQueued { id: message.id });
                     ItemResult::Queued(message)
                 }
-                EnqueueOutcome::Replayed { message, response } => ItemResult::Replayed { message, response },
+                EnqueueOutcome::Replayed { message, response } => {
+                    ItemResult::Replayed { message, response }
+                }
                 EnqueueOutcome::IdemMismatch => ItemResult::Refused(ApiError::invalid(
                     "Idempotency-Key",
                     "was already used in the last 24 hours with a different request",
@@ -71,25 +97,41 @@ pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<
             app.sender().wake();
         }
     }
-    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect())
 }
 
 /// Asks WhatsApp (through the cache) about every phone number; a failed check refuses nothing:
 /// the sender checks again before sending.
-async fn refuse_unknown_numbers(app: &App, items: &[EnqueueItem], results: &mut [Option<ItemResult>]) {
-    let phones: Vec<PhoneNumber> = items.iter().filter_map(|i| i.send.to.phone().cloned()).collect();
+async fn refuse_unknown_numbers(
+    app: &App,
+    items: &[EnqueueItem],
+    results: &mut [Option<ItemResult>],
+) {
+    let phones: Vec<PhoneNumber> = items
+        .iter()
+        .filter_map(|i| i.send.to.phone().cloned())
+        .collect();
     if phones.is_empty() {
         return;
     }
     match app.verifier().check(&phones).await {
         Ok(checks) => {
             for (i, item) in items.iter().enumerate() {
-                let Some(phone) = item.send.to.phone() else { continue };
+                let Some(phone) = item.send.to.phone() else {
+                    continue;
+                };
                 if checks.iter().any(|c| &c.number == phone && !c.on_whatsapp) {
-                    results[i] = Some(ItemResult::Refused(ApiError::RecipientNotFound(phone.as_str().to_string())));
+                    results[i] = Some(ItemResult::Refused(ApiError::RecipientNotFound(
+                        phone.as_str().to_string(),
+                    )));
                 }
             }
         }
-        Err(e) => tracing::debug!(error = %e, "number check at request time failed; the sender will check"),
+        Err(e) => {
+            tracing::debug!(error = %e, "number check at request time failed; the sender will check")
+        }
     }
 }

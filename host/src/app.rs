@@ -78,7 +78,9 @@ impl App {
         &self.inner.metrics
     }
     pub fn validator(&self) -> Validator {
-        Validator { max_text: self.inner.config.limits.max_text }
+        Validator {
+            max_text: self.inner.config.limits.max_text,
+        }
     }
 }
 
@@ -103,7 +105,10 @@ impl Running {
         tracing::info!("shutting down");
         self.shutdown.cancel();
         let all = futures_util::future::join_all(self.tasks);
-        if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), all)
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not stop within 15s");
         }
         self.app.inner.session.shutdown().await;
@@ -113,9 +118,15 @@ impl Running {
 /// Starts every part of the gateway and binds the listener.
 pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyhow::Result<Running> {
     let store = Store::open(&config.storage.path)?;
-    std::fs::create_dir_all(&config.storage.media_dir)
-        .with_context(|| format!("creating the media folder {}", config.storage.media_dir.display()))?;
-    let interrupted = store.recover_interrupted(config.antiban.resend_interrupted, clock.now_ms()).await?;
+    std::fs::create_dir_all(&config.storage.media_dir).with_context(|| {
+        format!(
+            "creating the media folder {}",
+            config.storage.media_dir.display()
+        )
+    })?;
+    let interrupted = store
+        .recover_interrupted(config.antiban.resend_interrupted, clock.now_ms())
+        .await?;
     if !interrupted.is_empty() {
         tracing::warn!(ids = ?interrupted, "messages were being sent when the gateway stopped; marked {}",
             if config.antiban.resend_interrupted { "queued again" } else { "failed: interrupted" });
@@ -124,16 +135,23 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
 
     let (session, simulator): (Session, Option<Arc<Simulator>>) = match &config.backend {
         Backend::Simulator(sim) => {
-            let simulator = Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
+            let simulator =
+                Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
             (simulator.clone(), Some(simulator))
         }
         Backend::Web => (
-            Arc::new(Unavailable::new(&clock, "this build has no WhatsApp Web backend yet; set whatsapp.backend = \"simulator\" to try the gateway")),
+            Arc::new(Unavailable::new(
+                &clock,
+                "this build has no WhatsApp Web backend yet; set whatsapp.backend = \"simulator\" to try the gateway",
+            )),
             None,
         ),
     };
     let events = Events::default();
-    let verifier = Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache));
+    let verifier = Arc::new(NumberVerifier::new(
+        session.clone(),
+        config.antiban.verify_cache,
+    ));
     let shutdown = CancellationToken::new();
     let (sender_task, sender) = queue::spawn(
         SenderDeps {
@@ -150,7 +168,12 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let tls = config.server.tls.as_ref().map(crate::http::tls_acceptor).transpose()?;
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(crate::http::tls_acceptor)
+        .transpose()?;
     let app = App {
         inner: Arc::new(Inner {
             limits: RateLimits::new(&config.limits),
@@ -174,22 +197,42 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         tokio::spawn(watch_session(app.clone(), shutdown.clone())),
         tokio::spawn(housekeeping(app.clone(), shutdown.clone())),
     ];
-    Ok(Running { app, addr, shutdown, tasks })
+    Ok(Running {
+        app,
+        addr,
+        shutdown,
+        tasks,
+    })
 }
 
 /// Without `WAPI_ADMIN_KEY`, the first start on an empty database creates one admin key, prints
 /// it once and writes it to `admin-key.txt` beside the database (mode 0600).
-async fn bootstrap_admin(store: &Store, config: &Config, clock: &Clock, key: Option<ApiKey>) -> anyhow::Result<()> {
+async fn bootstrap_admin(
+    store: &Store,
+    config: &Config,
+    clock: &Clock,
+    key: Option<ApiKey>,
+) -> anyhow::Result<()> {
     if let Some(key) = key {
         return Ok(auth::ensure_admin_key(store, &key, clock.now_ms()).await?);
     }
     if store.key_count().await? > 0 {
         return Ok(());
     }
-    let (key, _) = auth::create_key(store, "admin (first start)", Role::Admin, clock.now_ms()).await?;
-    let path = config.storage.path.parent().unwrap_or(std::path::Path::new(".")).join("admin-key.txt");
+    let (key, _) =
+        auth::create_key(store, "admin (first start)", Role::Admin, clock.now_ms()).await?;
+    let path = config
+        .storage
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("admin-key.txt");
     write_secret_file(&path, &format!("{}\n", key.expose()))?;
-    println!("\n  First start: created an admin API key. It is shown once; a copy is in {}\n\n    {}\n", path.display(), key.expose());
+    println!(
+        "\n  First start: created an admin API key. It is shown once; a copy is in {}\n\n    {}\n",
+        path.display(),
+        key.expose()
+    );
     Ok(())
 }
 
@@ -212,8 +255,15 @@ async fn watch_session(app: App, shutdown: CancellationToken) {
     let mut status = app.inner.session.status();
     loop {
         let current = status.borrow_and_update().clone();
-        tracing::info!(state = current.state.as_str(), last_error = current.last_error.as_deref().unwrap_or(""), "whatsapp session");
-        app.events().publish(GatewayEvent::SessionChanged { state: current.state, last_error: current.last_error });
+        tracing::info!(
+            state = current.state.as_str(),
+            last_error = current.last_error.as_deref().unwrap_or(""),
+            "whatsapp session"
+        );
+        app.events().publish(GatewayEvent::SessionChanged {
+            state: current.state,
+            last_error: current.last_error,
+        });
         tokio::select! {
             changed = status.changed() => if changed.is_err() { return },
             _ = shutdown.cancelled() => return,

@@ -38,7 +38,11 @@ impl std::fmt::Debug for ApiKey {
 impl ApiKey {
     pub fn generate() -> Self {
         let mut rng = rand::rng();
-        let mut part = |n: usize| -> String { (0..n).map(|_| BASE62[rng.random_range(0..BASE62.len())] as char).collect() };
+        let mut part = |n: usize| -> String {
+            (0..n)
+                .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
+                .collect()
+        };
         let id = part(ID_LEN);
         let secret = part(SECRET_LEN);
         Self(format!("wapi_{id}_{secret}"))
@@ -48,7 +52,8 @@ impl ApiKey {
     pub fn parse(text: &str) -> Option<Self> {
         let rest = text.strip_prefix("wapi_")?;
         let (id, secret) = rest.split_once('_')?;
-        let base62 = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        let base62 =
+            |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
         (base62(id, ID_LEN) && base62(secret, SECRET_LEN)).then(|| Self(text.to_string()))
     }
 
@@ -77,18 +82,33 @@ pub enum AuthError {
 
 /// Checks a presented key against the database (every time: a revocation counts on the very
 /// next request, even one made by `wapi keys revoke` from another process).
-pub async fn authenticate(store: &Store, presented: &str) -> Result<(Principal, KeyRow), AuthError> {
+pub async fn authenticate(
+    store: &Store,
+    presented: &str,
+) -> Result<(Principal, KeyRow), AuthError> {
     let key = ApiKey::parse(presented.trim()).ok_or(AuthError::Invalid)?;
     let row = store.find_key(key.id()).await?.ok_or(AuthError::Invalid)?;
     let matches: bool = key.hash().ct_eq(&row.hash).into();
     if !matches || row.revoked_at.is_some() {
         return Err(AuthError::Invalid);
     }
-    Ok((Principal { key_id: row.id.clone(), name: row.name.clone(), role: row.role }, row))
+    Ok((
+        Principal {
+            key_id: row.id.clone(),
+            name: row.name.clone(),
+            role: row.role,
+        },
+        row,
+    ))
 }
 
 /// Creates and stores a new key, retrying on the (unlikely) clash of public ids.
-pub async fn create_key(store: &Store, name: &str, role: Role, now_ms: i64) -> Result<(ApiKey, KeyRow), StoreError> {
+pub async fn create_key(
+    store: &Store,
+    name: &str,
+    role: Role,
+    now_ms: i64,
+) -> Result<(ApiKey, KeyRow), StoreError> {
     loop {
         let key = ApiKey::generate();
         let row = KeyRow {
@@ -109,9 +129,16 @@ pub async fn create_key(store: &Store, name: &str, role: Role, now_ms: i64) -> R
 /// Makes sure a given key exists as an active admin key (`WAPI_ADMIN_KEY`).
 pub async fn ensure_admin_key(store: &Store, key: &ApiKey, now_ms: i64) -> Result<(), StoreError> {
     match store.find_key(key.id()).await? {
-        Some(row) if row.hash == key.hash() && row.revoked_at.is_none() && row.role == Role::Admin => Ok(()),
+        Some(row)
+            if row.hash == key.hash() && row.revoked_at.is_none() && row.role == Role::Admin =>
+        {
+            Ok(())
+        }
         Some(_) => {
-            tracing::warn!(key = key.id(), "WAPI_ADMIN_KEY's id belongs to another or revoked key; not changing it");
+            tracing::warn!(
+                key = key.id(),
+                "WAPI_ADMIN_KEY's id belongs to another or revoked key; not changing it"
+            );
             Ok(())
         }
         None => {

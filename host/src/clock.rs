@@ -22,7 +22,10 @@ impl Clock {
 
     /// A clock that reads `start` now and advances with tokio's clock.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
-        Self { origin_utc: start, origin: Instant::now() }
+        Self {
+            origin_utc: start,
+            origin: Instant::now(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -46,8 +49,14 @@ impl Clock {
 }
 
 pub fn until_next_midnight(now: DateTime<Utc>) -> Duration {
-    let tomorrow = now.date_naive().checked_add_days(Days::new(1)).unwrap_or(now.date_naive());
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+    let tomorrow = now
+        .date_naive()
+        .checked_add_days(Days::new(1))
+        .unwrap_or(now.date_naive());
+    let midnight = tomorrow
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
     (midnight - now).to_std().unwrap_or(Duration::ZERO)
 }
 
@@ -70,7 +79,10 @@ mod tests {
         assert_eq!(clock.until_midnight(), Duration::from_secs(2));
         tokio::time::advance(Duration::from_millis(2500)).await;
         assert_eq!(clock.today().to_string(), "2026-11-29");
-        assert_eq!(clock.until_midnight(), Duration::from_millis(86_400_000 - 500));
+        assert_eq!(
+            clock.until_midnight(),
+            Duration::from_millis(86_400_000 - 500)
+        );
     }
 
     #[test]

@@ -7,11 +7,24 @@ use crate::whatsapp::SessionState;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatewayEvent {
-    MessageQueued { id: i64 },
-    MessageSent { id: i64, wa_id: String },
-    MessageFailed { id: i64, reason: String },
-    MessageCancelled { id: i64 },
-    SessionChanged { state: SessionState, last_error: Option<String> },
+    MessageQueued {
+        id: i64,
+    },
+    MessageSent {
+        id: i64,
+        wa_id: String,
+    },
+    MessageFailed {
+        id: i64,
+        reason: String,
+    },
+    MessageCancelled {
+        id: i64,
+    },
+    SessionChanged {
+        state: SessionState,
+        last_error: Option<String>,
+    },
 }
 
 impl GatewayEvent {
@@ -28,7 +41,10 @@ impl GatewayEvent {
 
     /// True for events after which a message's status no longer changes.
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::MessageSent { .. } | Self::MessageFailed { .. } | Self::MessageCancelled { .. })
+        matches!(
+            self,
+            Self::MessageSent { .. } | Self::MessageFailed { .. } | Self::MessageCancelled { .. }
+        )
     }
 }
 
@@ -39,7 +55,9 @@ pub struct Events {
 
 impl Default for Events {
     fn default() -> Self {
-        Self { tx: broadcast::Sender::new(1024) }
+        Self {
+            tx: broadcast::Sender::new(1024),
+        }
     }
 }
 

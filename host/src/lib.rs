@@ -4,17 +4,17 @@
 //! validation (`send`) → acceptance → the queue (`store`) → the anti-ban sender (`queue`) →
 //! the WhatsApp session → events. `app` wires them together.
 
-pub mod config;
-pub mod clock;
-pub mod http;
-pub mod auth;
-pub mod limits;
-pub mod send;
-pub mod api;
 pub mod accept;
-pub mod store;
-pub mod queue;
-pub mod whatsapp;
-pub mod events;
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod limits;
+pub mod queue;
+pub mod send;
+pub mod store;
+pub mod whatsapp;

@@ -16,7 +16,10 @@ fn main() -> std::process::ExitCode {
     };
     let serving = matches!(cli.command, None | Some(Command::Serve));
     init_logging(&config.log, serving);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Keys(command)) => cli::keys(&config, command).await,
@@ -26,7 +29,6 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("wapi: {e:#}");
             std::process::ExitCode::FAILURE
         }
@@ -37,7 +39,9 @@ async fn serve(config: wapi::config::Config) -> anyhow::Result<()> {
     // One crypto provider for the whole binary, chosen explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let clock = cli::clock_from_env()?;
-    let options = StartOptions { admin_key: cli::admin_key_from_env()? };
+    let options = StartOptions {
+        admin_key: cli::admin_key_from_env()?,
+    };
     let running = app::start(config, clock, options).await?;
     shutdown_signal().await;
     running.stop().await;
@@ -56,7 +60,9 @@ async fn shutdown_signal() {
 fn init_logging(log: &wapi::config::LogConfig, serving: bool) {
     let default = if serving { log.level.as_str() } else { "warn" };
     let filter = EnvFilter::try_from_env("WAPI_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if log.json {
         builder.json().init();
     } else {

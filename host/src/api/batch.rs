@@ -13,7 +13,9 @@ use super::dto::MessageDto;
 use super::messages::text_fingerprint;
 use crate::accept::{ItemResult, accept};
 use crate::app::App;
-use crate::http::{ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok};
+use crate::http::{
+    ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok,
+};
 use crate::send::{FieldError, SendRequest};
 use crate::store::{EnqueueItem, IdemClaim};
 
@@ -62,10 +64,20 @@ pub struct BatchItemResult {
 impl BatchItemResult {
     fn refused(index: usize, e: &ApiError) -> Self {
         let details = match e {
-            ApiError::Invalid { details, .. } | ApiError::BadRequest { details, .. } => Some(details.clone()),
+            ApiError::Invalid { details, .. } | ApiError::BadRequest { details, .. } => {
+                Some(details.clone())
+            }
             _ => None,
         };
-        Self { index, success: false, message: None, replayed: false, error: Some(e.to_string()), code: Some(e.code()), details }
+        Self {
+            index,
+            success: false,
+            message: None,
+            replayed: false,
+            error: Some(e.to_string()),
+            code: Some(e.code()),
+            details,
+        }
     }
 }
 
@@ -90,7 +102,10 @@ pub async fn batch(
 ) -> Result<Response, ApiError> {
     let max = app.config().limits.max_batch;
     if req.items.is_empty() || req.items.len() > max {
-        return Err(ApiError::invalid("items", format!("must hold 1 to {max} sends, not {}", req.items.len())));
+        return Err(ApiError::invalid(
+            "items",
+            format!("must hold 1 to {max} sends, not {}", req.items.len()),
+        ));
     }
     let base_key = idempotency_key(&headers)?;
     let mut results: Vec<Option<BatchItemResult>> = (0..req.items.len()).map(|_| None).collect();
@@ -112,30 +127,47 @@ pub async fn batch(
             let replayed = matches!(outcome, ItemResult::Replayed { .. });
             all_replayed &= replayed;
             results[index] = Some(match outcome {
-                ItemResult::Queued(m) | ItemResult::Replayed { message: m, .. } => BatchItemResult {
-                    index,
-                    success: true,
-                    message: Some(MessageDto::from_record(&m)),
-                    replayed,
-                    error: None,
-                    code: None,
-                    details: None,
-                },
+                ItemResult::Queued(m) | ItemResult::Replayed { message: m, .. } => {
+                    BatchItemResult {
+                        index,
+                        success: true,
+                        message: Some(MessageDto::from_record(&m)),
+                        replayed,
+                        error: None,
+                        code: None,
+                        details: None,
+                    }
+                }
                 ItemResult::Refused(e) => BatchItemResult::refused(index, &e),
             });
         }
     }
-    let items: Vec<BatchItemResult> = results.into_iter().map(|r| r.expect("every item has a result")).collect();
+    let items: Vec<BatchItemResult> = results
+        .into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect();
     let queued = items.iter().filter(|r| r.success && !r.replayed).count();
     let refused = items.iter().filter(|r| !r.success).count();
-    let mut response = ok(BatchResult { items, queued, refused }).into_response();
+    let mut response = ok(BatchResult {
+        items,
+        queued,
+        refused,
+    })
+    .into_response();
     if all_replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
 
-fn validate_item(app: &App, index: usize, item: BatchItem, base_key: Option<&str>) -> Result<EnqueueItem, ApiError> {
+fn validate_item(
+    app: &App,
+    index: usize,
+    item: BatchItem,
+    base_key: Option<&str>,
+) -> Result<EnqueueItem, ApiError> {
     let prefix = format!("items[{index}].");
     let key = match (item.idempotency_key, base_key) {
         (Some(key), _) => Some(key),
@@ -146,13 +178,24 @@ fn validate_item(app: &App, index: usize, item: BatchItem, base_key: Option<&str
     if let Some(key) = &key
         && (key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()))
     {
-        errors.push(FieldError::new(format!("{prefix}idempotencyKey"), "must be 1 to 255 visible ASCII characters"));
+        errors.push(FieldError::new(
+            format!("{prefix}idempotencyKey"),
+            "must be 1 to 255 visible ASCII characters",
+        ));
     }
-    let req = SendRequest { to: item.to, text: item.text, template: item.template, vars: item.vars };
+    let req = SendRequest {
+        to: item.to,
+        text: item.text,
+        template: item.template,
+        vars: item.vars,
+    };
     let send = app.validator().text(&req, &prefix);
     match send {
         Ok(send) if errors.is_empty() => {
-            let idem = key.map(|key| IdemClaim { key, fingerprint: text_fingerprint(&req) });
+            let idem = key.map(|key| IdemClaim {
+                key,
+                fingerprint: text_fingerprint(&req),
+            });
             Ok(EnqueueItem { send, idem })
         }
         Ok(_) => Err(ApiError::fields(errors)),

@@ -73,7 +73,11 @@ impl MessageDto {
         self.history = Some(
             history
                 .iter()
-                .map(|h| HistoryDto { status: h.status, at: rfc3339_ms(h.at), detail: h.detail.clone() })
+                .map(|h| HistoryDto {
+                    status: h.status,
+                    at: rfc3339_ms(h.at),
+                    detail: h.detail.clone(),
+                })
                 .collect(),
         );
         self
@@ -113,7 +117,12 @@ impl KeyDto {
             role: k.role,
             created_at: rfc3339_ms(k.created_at),
             last_used_at: k.last_used_at.map(rfc3339_ms),
-            status: if k.revoked_at.is_some() { "revoked" } else { "active" }.into(),
+            status: if k.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            }
+            .into(),
             revoked_at: k.revoked_at.map(rfc3339_ms),
         }
     }

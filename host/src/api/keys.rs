@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::auth::create_key;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok};
 use crate::send::FieldError;
-use crate::store::Role;
+use crate::store::{RevokeOutcome, Role};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,16 +47,28 @@ pub async fn list(State(app): State<App>, _admin: Admin) -> Result<Response, Api
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn create(State(app): State<App>, Admin(admin): Admin, JsonBody(req): JsonBody<CreateKeyRequest>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<App>,
+    Admin(admin): Admin,
+    JsonBody(req): JsonBody<CreateKeyRequest>,
+) -> Result<Response, ApiError> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::fields(vec![FieldError::new("name", "must be 1 to 100 printable characters")]));
+        return Err(ApiError::fields(vec![FieldError::new(
+            "name",
+            "must be 1 to 100 printable characters",
+        )]));
     }
     let (key, row) = create_key(app.store(), name, req.role, app.clock().now_ms()).await?;
     tracing::info!(key = %row.id, role = row.role.as_str(), by = %admin.key_id, "key created");
-    let body = ok(CreatedKeyDto { key: KeyDto::from_row(&row), secret: key.expose().to_string() });
+    let body = ok(CreatedKeyDto {
+        key: KeyDto::from_row(&row),
+        secret: key.expose().to_string(),
+    });
     let mut response = (StatusCode::CREATED, body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -72,16 +84,19 @@ pub async fn create(State(app): State<App>, Admin(admin): Admin, JsonBody(req): 
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn revoke(State(app): State<App>, Admin(admin): Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let keys = app.store().list_keys().await?;
-    let Some(target) = keys.iter().find(|k| k.id == id) else {
-        return Err(ApiError::NotFound(format!("no key with id {id:?}")));
-    };
-    let active_admins = keys.iter().filter(|k| k.role == Role::Admin && k.revoked_at.is_none()).count();
-    if target.role == Role::Admin && target.revoked_at.is_none() && active_admins == 1 {
-        return Err(ApiError::Conflict("this is the last active admin key; create another admin key first".into()));
+pub async fn revoke(
+    State(app): State<App>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    match app.store().revoke_key(&id, app.clock().now_ms()).await? {
+        RevokeOutcome::Revoked(row) => {
+            tracing::info!(key = %row.id, by = %admin.key_id, "key revoked");
+            Ok(ok(KeyDto::from_row(&row)).into_response())
+        }
+        RevokeOutcome::LastAdmin => Err(ApiError::Conflict(
+            "this is the last active admin key; create another admin key first".into(),
+        )),
+        RevokeOutcome::NotFound => Err(ApiError::NotFound(format!("no key with id {id:?}"))),
     }
-    let row = app.store().revoke_key(&id, app.clock().now_ms()).await?.ok_or_else(|| ApiError::NotFound(format!("no key with id {id:?}")))?;
-    tracing::info!(key = %row.id, by = %admin.key_id, "key revoked");
-    Ok(ok(KeyDto::from_row(&row)).into_response())
 }

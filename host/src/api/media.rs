@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rand::Rng;
@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::dto::MessageDto;
-use super::messages::{message_response, replay, wait_for_send};
+use super::messages::{answer, may_wait};
 use crate::accept::{ItemResult, accept, fingerprint};
 use crate::app::App;
-use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key, ok};
+use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key};
 use crate::send::{Content, FieldError, MediaFile, MessageKind, ValidatedSend};
 use crate::store::{EnqueueItem, IdemClaim};
 
@@ -49,12 +49,24 @@ pub struct MediaUpload {
         (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: Request) -> Result<Response, ApiError> {
+pub async fn send_media(
+    State(app): State<App>,
+    Sender(principal): Sender,
+    req: Request,
+) -> Result<Response, ApiError> {
     let idem = idempotency_key(req.headers())?;
-    let multipart = Multipart::from_request(req, &()).await.map_err(|e| ApiError::BadRequest {
-        message: format!("send multipart/form-data with the fields file, to and caption ({})", e.body_text()),
-        details: vec![FieldError::new("Content-Type", "must be multipart/form-data")],
-    })?;
+    let multipart = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            message: format!(
+                "send multipart/form-data with the fields file, to and caption ({})",
+                e.body_text()
+            ),
+            details: vec![FieldError::new(
+                "Content-Type",
+                "must be multipart/form-data",
+            )],
+        })?;
     let upload = read_upload(&app, multipart).await?;
     let (send, file_hash) = match validate(&app, &upload) {
         Ok(v) => v,
@@ -65,10 +77,23 @@ pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: 
     };
     let claim = idem.map(|key| IdemClaim {
         key,
-        fingerprint: fingerprint(&[b"media", send.to.as_str().as_bytes(), send.content.body().unwrap_or("").as_bytes(), &file_hash]),
+        fingerprint: fingerprint(&[
+            b"media",
+            send.to.as_str().as_bytes(),
+            send.content.body().unwrap_or("").as_bytes(),
+            &file_hash,
+        ]),
     });
-    let events = app.events().subscribe();
-    let result = accept(&app, &principal.key_id, vec![EnqueueItem { send, idem: claim.clone() }]).await;
+    let events = may_wait(&app).then(|| app.events().subscribe());
+    let result = accept(
+        &app,
+        &principal.key_id,
+        vec![EnqueueItem {
+            send,
+            idem: claim.clone(),
+        }],
+    )
+    .await;
     let result = match result {
         Ok(mut results) => results.pop().expect("one result per item"),
         Err(e) => {
@@ -76,25 +101,10 @@ pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: 
             return Err(e);
         }
     };
-    match result {
-        ItemResult::Queued(message) => {
-            let message = wait_for_send(&app, message, events).await?;
-            let dto = MessageDto::from_record(&message);
-            if let Some(claim) = claim {
-                let first = serde_json::to_string(&ok(&dto).0).expect("serializable");
-                app.store().save_response(&principal.key_id, &claim.key, first).await?;
-            }
-            Ok(message_response(&dto))
-        }
-        ItemResult::Replayed { message, response } => {
-            upload.discard().await;
-            Ok(replay(&message, response))
-        }
-        ItemResult::Refused(e) => {
-            upload.discard().await;
-            Err(e)
-        }
+    if !matches!(result, ItemResult::Queued(_)) {
+        upload.discard().await;
     }
+    answer(&app, &principal.key_id, claim.as_ref(), result, events).await
 }
 
 struct Upload {
@@ -112,7 +122,11 @@ impl Upload {
 }
 
 async fn read_upload(app: &App, mut multipart: Multipart) -> Result<Upload, ApiError> {
-    let mut upload = Upload { to: None, caption: None, file: None };
+    let mut upload = Upload {
+        to: None,
+        caption: None,
+        file: None,
+    };
     let result = async {
         while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
             match field.name().unwrap_or("") {
@@ -123,7 +137,10 @@ async fn read_upload(app: &App, mut multipart: Multipart) -> Result<Upload, ApiE
                 other => {
                     return Err(ApiError::BadRequest {
                         message: format!("unknown field {other:?}; expected file, to and caption"),
-                        details: vec![FieldError::new(other, "is not a known field (file, to, caption)")],
+                        details: vec![FieldError::new(
+                            other,
+                            "is not a known field (file, to, caption)",
+                        )],
                     });
                 }
             }
@@ -159,21 +176,34 @@ async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 3
         .content_type()
         .filter(|m| !m.is_empty() && *m != "application/octet-stream")
         .map(str::to_string)
-        .unwrap_or_else(|| mime_guess::from_path(&file_name).first_or_octet_stream().to_string());
+        .unwrap_or_else(|| {
+            mime_guess::from_path(&file_name)
+                .first_or_octet_stream()
+                .to_string()
+        });
     let path = upload_path(&app.config().storage.media_dir);
-    let mut out = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(format!("creating {}: {e}", path.display())))?;
+    let mut out = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating {}: {e}", path.display())))?;
     let mut hash = Sha256::new();
     let mut size: u64 = 0;
     let written = async {
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             size += chunk.len() as u64;
             if size > limit {
-                return Err(ApiError::Upload(format!("the file is larger than the limit of {} bytes", limit)));
+                return Err(ApiError::Upload(format!(
+                    "the file is larger than the limit of {} bytes",
+                    limit
+                )));
             }
             hash.update(&chunk);
-            out.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("writing upload: {e}")))?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::Internal(format!("writing upload: {e}")))?;
         }
-        out.sync_all().await.map_err(|e| ApiError::Internal(format!("syncing upload: {e}")))?;
+        out.sync_all()
+            .await
+            .map_err(|e| ApiError::Internal(format!("syncing upload: {e}")))?;
         Ok(())
     }
     .await;
@@ -185,7 +215,15 @@ async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 3
         let _ = tokio::fs::remove_file(&path).await;
         return Err(ApiError::invalid("file", "is empty"));
     }
-    Ok((MediaFile { path, mime, file_name, size }, hash.finalize().into()))
+    Ok((
+        MediaFile {
+            path,
+            mime,
+            file_name,
+            size,
+        },
+        hash.finalize().into(),
+    ))
 }
 
 fn validate(app: &App, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
@@ -202,7 +240,17 @@ fn validate(app: &App, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), Api
     match (to, &upload.file) {
         (Some(to), Some((file, hash))) if errors.is_empty() => {
             let kind = MessageKind::from_mime(&file.mime);
-            Ok((ValidatedSend { to, content: Content::Media { kind, file: file.clone(), caption } }, *hash))
+            Ok((
+                ValidatedSend {
+                    to,
+                    content: Content::Media {
+                        kind,
+                        file: file.clone(),
+                        caption,
+                    },
+                },
+                *hash,
+            ))
         }
         _ => Err(ApiError::fields(errors)),
     }
@@ -212,17 +260,28 @@ fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::Upload("the upload is larger than limits.max_upload".into())
     } else {
-        ApiError::BadRequest { message: format!("the multipart body could not be read: {}", e.body_text()), details: vec![] }
+        ApiError::BadRequest {
+            message: format!("the multipart body could not be read: {}", e.body_text()),
+            details: vec![],
+        }
     }
 }
 
 fn upload_path(dir: &Path) -> PathBuf {
-    dir.join(format!("upload-{:016x}{:016x}", rand::rng().random::<u64>(), rand::rng().random::<u64>()))
+    dir.join(format!(
+        "upload-{:016x}{:016x}",
+        rand::rng().random::<u64>(),
+        rand::rng().random::<u64>()
+    ))
 }
 
 /// Keeps the last path segment, printable and at most 200 characters.
 fn sanitize_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.trim().is_empty() { "file".into() } else { clean }
+    if clean.trim().is_empty() {
+        "file".into()
+    } else {
+        clean
+    }
 }

@@ -10,11 +10,15 @@ use tokio::time::Instant;
 use super::dto::{MessageDto, MessagePage};
 use crate::accept::{ItemResult, accept, fingerprint};
 use crate::app::App;
-use crate::events::{GatewayEvent};
-use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok};
+use crate::events::GatewayEvent;
+use crate::http::{
+    ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok,
+};
 use crate::queue::remove_media;
 use crate::send::{FieldError, SendRequest};
-use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor};
+use crate::store::{
+    CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor,
+};
 
 /// Send a text message.
 ///
@@ -44,17 +48,38 @@ pub async fn send(
 ) -> Result<Response, ApiError> {
     let idem = idempotency_key(&headers)?;
     let send = app.validator().text(&req, "").map_err(ApiError::fields)?;
-    let claim = idem.map(|key| IdemClaim { key, fingerprint: text_fingerprint(&req) });
-    let events = app.events().subscribe();
-    let item = EnqueueItem { send, idem: claim.clone() };
-    let result = accept(&app, &principal.key_id, vec![item]).await?.pop().expect("one result per item");
+    let claim = idem.map(|key| IdemClaim {
+        key,
+        fingerprint: text_fingerprint(&req),
+    });
+    let events = may_wait(&app).then(|| app.events().subscribe());
+    let item = EnqueueItem {
+        send,
+        idem: claim.clone(),
+    };
+    let result = accept(&app, &principal.key_id, vec![item])
+        .await?
+        .pop()
+        .expect("one result per item");
+    answer(&app, &principal.key_id, claim.as_ref(), result, events).await
+}
+
+/// The answer to a single send (text or media): wait for `sent` when it is soon, keep the first
+/// answer for idempotent replays, or replay / refuse.
+pub(super) async fn answer(
+    app: &App,
+    key_id: &str,
+    claim: Option<&IdemClaim>,
+    result: ItemResult,
+    events: Option<broadcast::Receiver<GatewayEvent>>,
+) -> Result<Response, ApiError> {
     match result {
         ItemResult::Queued(message) => {
-            let message = wait_for_send(&app, message, events).await?;
+            let message = wait_for_send(app, message, events).await?;
             let dto = MessageDto::from_record(&message);
             if let Some(claim) = claim {
                 let first = serde_json::to_string(&ok(&dto).0).expect("serializable");
-                app.store().save_response(&principal.key_id, &claim.key, first).await?;
+                app.store().save_response(key_id, &claim.key, first).await?;
             }
             Ok(message_response(&dto))
         }
@@ -76,7 +101,11 @@ pub fn text_fingerprint(req: &SendRequest) -> [u8; 32] {
 
 /// 202 while the message waits in the queue, 200 once it is final.
 pub fn message_response(dto: &MessageDto) -> Response {
-    let status = if dto.status.is_final() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let status = if dto.status.is_final() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     (status, ok(dto)).into_response()
 }
 
@@ -84,43 +113,66 @@ pub fn message_response(dto: &MessageDto) -> Response {
 pub fn replay(message: &MessageRecord, first: Option<String>) -> Response {
     let mut response = match first.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
         Some(body) => {
-            let queued = body.pointer("/data/status").and_then(Value::as_str).is_some_and(|s| s == "queued" || s == "sending");
-            let status = if queued { StatusCode::ACCEPTED } else { StatusCode::OK };
+            let queued = body
+                .pointer("/data/status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s == "queued" || s == "sending");
+            let status = if queued {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
             (status, axum::Json(body)).into_response()
         }
         None => message_response(&MessageDto::from_record(message)),
     };
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }
 
-/// Waits up to `sync_wait` for the message to be sent, when the sender is free to send it
-/// within that time; otherwise answers at once with `queued`.
-pub(super) async fn wait_for_send(
+/// Whether a send arriving now could go out within `sync_wait`: the queue is empty and the
+/// sender may start within that time. Only then does a request listen for its outcome.
+pub(super) fn may_wait(app: &App) -> bool {
+    let wait = app.config().antiban.sync_wait;
+    !wait.is_zero()
+        && app.session_status().state.gate() == crate::whatsapp::Gate::Open
+        && app.store().pending() == 0
+        && app
+            .sender()
+            .view()
+            .next_start
+            .is_some_and(|t| t <= Instant::now() + wait)
+}
+
+/// Waits up to `sync_wait` for the message to be sent when [`may_wait`] said so (and it is still
+/// the only one queued); otherwise answers at once with `queued`.
+async fn wait_for_send(
     app: &App,
     message: MessageRecord,
-    mut events: broadcast::Receiver<GatewayEvent>,
+    events: Option<broadcast::Receiver<GatewayEvent>>,
 ) -> Result<MessageRecord, ApiError> {
-    let wait = app.config().antiban.sync_wait;
-    let soon = app.sender().view().next_start.is_some_and(|t| t <= Instant::now() + wait);
-    if wait.is_zero() || !soon || app.store().pending() > 1 {
+    let Some(mut events) = events.filter(|_| app.store().pending() <= 1) else {
         return Ok(message);
-    }
+    };
     let id = message.id;
     let done = async {
         loop {
             match events.recv().await {
                 Ok(event) if event.message_id() == Some(id) && event.is_final() => break,
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
     };
-    if tokio::time::timeout(wait, done).await.is_err() {
-        return Ok(app.store().message(id).await?.map(|(m, _)| m).unwrap_or(message));
-    }
-    Ok(app.store().message(id).await?.map(|(m, _)| m).unwrap_or(message))
+    let _ = tokio::time::timeout(app.config().antiban.sync_wait, done).await;
+    Ok(app
+        .store()
+        .message(id)
+        .await?
+        .map(|(m, _)| m)
+        .unwrap_or(message))
 }
 
 /// Queue and history.
@@ -140,42 +192,79 @@ pub(super) async fn wait_for_send(
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(State(app): State<App>, _caller: Reader, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<App>,
+    _caller: Reader,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let filter = parse_list_query(query.as_deref().unwrap_or(""))?;
     let page = app.store().list(filter).await?;
     let items = page.items.iter().map(MessageDto::from_record).collect();
-    Ok(ok(MessagePage { items, next_cursor: page.next_cursor }).into_response())
+    Ok(ok(MessagePage {
+        items,
+        next_cursor: page.next_cursor,
+    })
+    .into_response())
 }
 
 fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-        .map_err(|_| ApiError::BadRequest { message: "the query string is malformed".into(), details: vec![] })?;
-    let mut filter = ListFilter { limit: 50, ..Default::default() };
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|_| ApiError::BadRequest {
+            message: "the query string is malformed".into(),
+            details: vec![],
+        })?;
+    let mut filter = ListFilter {
+        limit: 50,
+        ..Default::default()
+    };
     let mut errors = Vec::new();
     for (name, value) in pairs {
         match name.as_str() {
             "status" => match Status::parse(&value) {
                 Some(s) => filter.status = Some(s),
-                None => errors.push(FieldError::new("status", "must be queued, sending, sent, failed or cancelled")),
+                None => errors.push(FieldError::new(
+                    "status",
+                    "must be queued, sending, sent, failed or cancelled",
+                )),
             },
             "cursor" if valid_cursor(&value) => filter.cursor = Some(value),
-            "cursor" => errors.push(FieldError::new("cursor", "is not a cursor this server gave out")),
+            "cursor" => errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this server gave out",
+            )),
             "limit" => match value.parse::<u32>() {
                 Ok(n @ 1..=500) => filter.limit = n,
-                _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 500")),
+                _ => errors.push(FieldError::new(
+                    "limit",
+                    "must be a whole number from 1 to 500",
+                )),
             },
-            other => errors.push(FieldError::new(other, "is not a known parameter (status, cursor, limit)")),
+            other => errors.push(FieldError::new(
+                other,
+                "is not a known parameter (status, cursor, limit)",
+            )),
         }
     }
     if errors.is_empty() {
         Ok(filter)
     } else {
-        Err(ApiError::BadRequest { message: format!("{} {}", errors[0].field, errors[0].message), details: errors })
+        Err(ApiError::BadRequest {
+            message: format!("{} {}", errors[0].field, errors[0].message),
+            details: errors,
+        })
     }
 }
 
 fn message_id(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::NotFound(format!("no message with id {text:?}")))
+    Some(text)
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= 18
+                && t.bytes().all(|b| b.is_ascii_digit())
+                && !t.starts_with('0')
+        })
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::NotFound(format!("no message with id {text:?}")))
 }
 
 /// One message, with its status history.
@@ -188,9 +277,17 @@ fn message_id(text: &str) -> Result<i64, ApiError> {
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(app): State<App>,
+    _caller: Reader,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = message_id(&id)?;
-    let (message, history) = app.store().message(id).await?.ok_or_else(|| ApiError::NotFound(format!("no message with id {id}")))?;
+    let (message, history) = app
+        .store()
+        .message(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no message with id {id}")))?;
     Ok(ok(MessageDto::from_record(&message).with_history(&history)).into_response())
 }
 
@@ -205,7 +302,11 @@ pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn cancel(State(app): State<App>, Reader(principal): Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn cancel(
+    State(app): State<App>,
+    Reader(principal): Reader,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = message_id(&id)?;
     match app.store().cancel(id, app.clock().now_ms()).await? {
         CancelOutcome::Cancelled(message) => {

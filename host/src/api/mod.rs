@@ -22,13 +22,21 @@ use crate::app::App;
 /// Every route. Unknown routes and wrong methods get the envelope from the edge.
 pub fn routes(app: &App) -> Router<App> {
     let limits = &app.config().limits;
-    let media_limit = usize::try_from(limits.max_upload).unwrap_or(usize::MAX).saturating_add(1024 * 1024);
+    let media_limit = usize::try_from(limits.max_upload)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1024 * 1024);
     let mut api = Router::new()
         .route("/api/status", get(status::status))
         .route("/api/messages", post(messages::send).get(messages::list))
-        .route("/api/messages/media", post(media::send_media).layer(DefaultBodyLimit::max(media_limit)))
+        .route(
+            "/api/messages/media",
+            post(media::send_media).layer(DefaultBodyLimit::max(media_limit)),
+        )
         .route("/api/messages/batch", post(batch::batch))
-        .route("/api/messages/{id}", get(messages::get).delete(messages::cancel))
+        .route(
+            "/api/messages/{id}",
+            get(messages::get).delete(messages::cancel),
+        )
         .route("/api/numbers/check", post(numbers::check))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
@@ -38,7 +46,10 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/docs/{*tail}", get(docs::docs_file))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .route("/", get(|| async { axum::response::Redirect::temporary("/docs/") }));
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::temporary("/docs/") }),
+        );
     if app.simulator().is_some() {
         api = api.route("/api/simulator", post(simulator::act));
     }

@@ -45,23 +45,37 @@ const MAX_NUMBERS: usize = 500;
         (status = 503, description = "WhatsApp is not connected", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn check(State(app): State<App>, _caller: Sender, JsonBody(req): JsonBody<CheckRequest>) -> Result<Response, ApiError> {
+pub async fn check(
+    State(app): State<App>,
+    _caller: Sender,
+    JsonBody(req): JsonBody<CheckRequest>,
+) -> Result<Response, ApiError> {
     if req.numbers.is_empty() || req.numbers.len() > MAX_NUMBERS {
-        return Err(ApiError::invalid("numbers", format!("must hold 1 to {MAX_NUMBERS} numbers")));
+        return Err(ApiError::invalid(
+            "numbers",
+            format!("must hold 1 to {MAX_NUMBERS} numbers"),
+        ));
     }
     let mut errors = Vec::new();
     let numbers: Vec<PhoneNumber> = req
         .numbers
         .iter()
         .enumerate()
-        .filter_map(|(i, n)| PhoneNumber::parse(n).map_err(|m| errors.push(FieldError::new(format!("numbers[{i}]"), m))).ok())
+        .filter_map(|(i, n)| {
+            PhoneNumber::parse(n)
+                .map_err(|m| errors.push(FieldError::new(format!("numbers[{i}]"), m)))
+                .ok()
+        })
         .collect();
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
     let status = app.session_status();
     if status.state.gate() != Gate::Open {
-        return Err(ApiError::NotConnected(format!("the session is {}; numbers can be checked once connected", status.state.as_str())));
+        return Err(ApiError::NotConnected(format!(
+            "the session is {}; numbers can be checked once connected",
+            status.state.as_str()
+        )));
     }
     let checks = app.verifier().check(&numbers).await.map_err(|e| match e {
         WaError::NotConnected => ApiError::NotConnected("the session is not connected".into()),
@@ -69,7 +83,11 @@ pub async fn check(State(app): State<App>, _caller: Sender, JsonBody(req): JsonB
     })?;
     let results = checks
         .into_iter()
-        .map(|c| NumberResult { number: c.number.as_str().to_string(), on_whatsapp: c.on_whatsapp, lid: c.lid })
+        .map(|c| NumberResult {
+            number: c.number.as_str().to_string(),
+            on_whatsapp: c.on_whatsapp,
+            lid: c.lid,
+        })
         .collect();
     Ok(ok(CheckResult { results }).into_response())
 }

@@ -15,8 +15,14 @@ pub struct SimRequest {
     pub action: SimAction,
 }
 
-pub async fn act(State(app): State<App>, _admin: Admin, JsonBody(req): JsonBody<SimRequest>) -> Result<Response, ApiError> {
-    let simulator = app.simulator().ok_or_else(|| ApiError::NotFound("the simulator backend is not running".into()))?;
+pub async fn act(
+    State(app): State<App>,
+    _admin: Admin,
+    JsonBody(req): JsonBody<SimRequest>,
+) -> Result<Response, ApiError> {
+    let simulator = app
+        .simulator()
+        .ok_or_else(|| ApiError::NotFound("the simulator backend is not running".into()))?;
     simulator.act(req.action);
     Ok(ok(serde_json::json!({ "state": app.session_status().state })).into_response())
 }

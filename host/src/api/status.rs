@@ -79,7 +79,9 @@ pub async fn status(State(app): State<App>, Reader(caller): Reader) -> Result<Re
     Ok(ok(StatusDto {
         connection: ConnectionDto {
             state: session.state,
-            since: session.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            since: session
+                .since
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             last_error: session.last_error,
             number: session.number,
             backend: app.backend_name().into(),
@@ -111,9 +113,19 @@ pub async fn status(State(app): State<App>, Reader(caller): Reader) -> Result<Re
 /// "5–9s", "750ms–1.5s", "5s".
 pub fn gap_text(min: Duration, max: Duration) -> String {
     let whole_seconds = min.subsec_millis() == 0 && max.subsec_millis() == 0 && !min.is_zero();
-    let show = |d: Duration| if whole_seconds { d.as_secs().to_string() } else { format!("{}ms", d.as_millis()) };
+    let show = |d: Duration| {
+        if whole_seconds {
+            d.as_secs().to_string()
+        } else {
+            format!("{}ms", d.as_millis())
+        }
+    };
     let unit = if whole_seconds { "s" } else { "" };
-    if min == max { format!("{}{unit}", show(min)) } else { format!("{}–{}{unit}", show(min), show(max)) }
+    if min == max {
+        format!("{}{unit}", show(min))
+    } else {
+        format!("{}–{}{unit}", show(min), show(max))
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Stage one: the file, `.env` and variables merged into the shape of the file.
 pub fn read_raw(path: &Path) -> Result<RawConfig, ConfigError> {
     if !path.is_file() {
-        return Err(ConfigError::File { path: path.into(), reason: "not found".into() });
+        return Err(ConfigError::File {
+            path: path.into(),
+            reason: "not found".into(),
+        });
     }
     if let Some(dir) = path.parent() {
         let env_file = dir.join(".env");
@@ -59,7 +62,11 @@ pub fn read_raw(path: &Path) -> Result<RawConfig, ConfigError> {
         .merge(Toml::file_exact(path))
         .merge(Env::prefixed("WAPI_").split("__").ignore(NOT_CONFIG_KEYS))
         // The seed page documents DAILY_SEND_LIMIT in .env; it stays accepted.
-        .merge(Env::raw().only(&["DAILY_SEND_LIMIT"]).map(|_| "antiban.daily_limit".into()))
+        .merge(
+            Env::raw()
+                .only(&["DAILY_SEND_LIMIT"])
+                .map(|_| "antiban.daily_limit".into()),
+        )
         .extract::<RawConfig>()
         .map_err(|e| ConfigError::Parse(e.to_string()))
 }

@@ -48,7 +48,10 @@ pub struct RawStorage {
 
 impl Default for RawStorage {
     fn default() -> Self {
-        Self { path: "data/wapi.db".into(), media_dir: String::new() }
+        Self {
+            path: "data/wapi.db".into(),
+            media_dir: String::new(),
+        }
     }
 }
 
@@ -61,7 +64,10 @@ pub struct RawWhatsApp {
 
 impl Default for RawWhatsApp {
     fn default() -> Self {
-        Self { backend: "web".into(), simulator: RawSimulator::default() }
+        Self {
+            backend: "web".into(),
+            simulator: RawSimulator::default(),
+        }
     }
 }
 
@@ -161,7 +167,9 @@ pub struct RawPlugins {
 
 impl Default for RawPlugins {
     fn default() -> Self {
-        Self { dir: "plugins.d".into() }
+        Self {
+            dir: "plugins.d".into(),
+        }
     }
 }
 
@@ -174,6 +182,9 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        Self { format: "human".into(), level: "info".into() }
+        Self {
+            format: "human".into(),
+            level: "info".into(),
+        }
     }
 }

@@ -116,7 +116,12 @@ pub(super) fn resolve(raw: RawConfig, base: &Path) -> Result<Config, ConfigError
             json: match raw.log.format.as_str() {
                 "human" | "" => false,
                 "json" => true,
-                other => return Err(invalid("log.format", format!("`{other}` is not human or json"))),
+                other => {
+                    return Err(invalid(
+                        "log.format",
+                        format!("`{other}` is not human or json"),
+                    ));
+                }
             },
             level: raw.log.level.clone(),
         },
@@ -131,13 +136,31 @@ fn resolve_server(raw: &RawConfig, base: &Path) -> Result<ServerConfig, ConfigEr
         .map_err(|_| invalid("server.listen", format!("`{}` is not host:port", s.listen)))?;
     let tls = match (s.tls_cert.is_empty(), s.tls_key.is_empty()) {
         (true, true) => None,
-        (false, false) => Some(TlsFiles { cert: absolute(base, &s.tls_cert), key: absolute(base, &s.tls_key) }),
-        (false, true) => return Err(invalid("server.tls_key", "tls_cert is set, so tls_key must be too")),
-        (true, false) => return Err(invalid("server.tls_cert", "tls_key is set, so tls_cert must be too")),
+        (false, false) => Some(TlsFiles {
+            cert: absolute(base, &s.tls_cert),
+            key: absolute(base, &s.tls_key),
+        }),
+        (false, true) => {
+            return Err(invalid(
+                "server.tls_key",
+                "tls_cert is set, so tls_key must be too",
+            ));
+        }
+        (true, false) => {
+            return Err(invalid(
+                "server.tls_cert",
+                "tls_key is set, so tls_cert must be too",
+            ));
+        }
     };
     let public_url = s.public_url.trim().trim_end_matches('/');
-    if !public_url.is_empty() && !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-        return Err(invalid("server.public_url", "must start with http:// or https://"));
+    if !public_url.is_empty()
+        && !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+    {
+        return Err(invalid(
+            "server.public_url",
+            "must start with http:// or https://",
+        ));
     }
     Ok(ServerConfig {
         listen,
@@ -165,7 +188,10 @@ fn resolve_backend(raw: &RawConfig, base: &Path) -> Result<Backend, ConfigError>
                 send_time: duration("whatsapp.simulator.send_time", &s.send_time)?,
             }))
         }
-        other => Err(invalid("whatsapp.backend", format!("`{other}` is not web or simulator"))),
+        other => Err(invalid(
+            "whatsapp.backend",
+            format!("`{other}` is not web or simulator"),
+        )),
     }
 }
 
@@ -204,7 +230,9 @@ fn resolve_antiban(raw: &RawConfig) -> Result<AntiBan, ConfigError> {
 
 fn resolve_limits(raw: &RawConfig) -> Result<LimitsConfig, ConfigError> {
     let l = &raw.limits;
-    let nonzero = |key: &'static str, v: u32| NonZeroU32::new(v).ok_or_else(|| invalid(key, "must be at least 1"));
+    let nonzero = |key: &'static str, v: u32| {
+        NonZeroU32::new(v).ok_or_else(|| invalid(key, "must be at least 1"))
+    };
     let window = duration("limits.window", &l.window)?;
     if window.is_zero() {
         return Err(invalid("limits.window", "must be longer than zero"));
@@ -214,7 +242,10 @@ fn resolve_limits(raw: &RawConfig) -> Result<LimitsConfig, ConfigError> {
         return Err(invalid("limits.max_batch", "must be between 1 and 500"));
     }
     if l.max_text == 0 || l.max_text > 65_536 {
-        return Err(invalid("limits.max_text", "must be between 1 and 65536 characters"));
+        return Err(invalid(
+            "limits.max_text",
+            "must be between 1 and 65536 characters",
+        ));
     }
     Ok(LimitsConfig {
         sends_per_window: nonzero("limits.requests_per_window", l.requests_per_window)?,
@@ -229,7 +260,8 @@ fn resolve_limits(raw: &RawConfig) -> Result<LimitsConfig, ConfigError> {
 
 /// Parses "750ms", "5s", "15m", "24h" (and combinations such as "1m 30s").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}` is not a duration like 750ms, 5s, 15m or 24h ({e})"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration like 750ms, 5s, 15m or 24h ({e})"))
 }
 
 /// Parses "25MB", "512KiB", "1000" (bytes).
@@ -254,7 +286,10 @@ fn size(key: &'static str, text: &str) -> Result<u64, ConfigError> {
 
 fn ordered(key: &'static str, low: Duration, high: Duration) -> Result<(), ConfigError> {
     if high < low {
-        return Err(invalid(key, format!("{high:?} is below its minimum {low:?}")));
+        return Err(invalid(
+            key,
+            format!("{high:?} is below its minimum {low:?}"),
+        ));
     }
     Ok(())
 }
@@ -268,9 +303,16 @@ fn nonempty<'a>(key: &'static str, text: &'a str) -> Result<&'a str, ConfigError
 
 fn absolute(base: &Path, path: impl AsRef<Path>) -> PathBuf {
     let path = path.as_ref();
-    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }

@@ -30,7 +30,10 @@ fn the_shipped_config_toml_resolves_to_the_documented_defaults() {
     let defaults = toml::Table::try_from(RawConfig::default()).unwrap();
     for (section, keys) in &shipped {
         for key in keys.as_table().unwrap().keys() {
-            assert!(defaults[section].as_table().unwrap().contains_key(key), "{section}.{key}");
+            assert!(
+                defaults[section].as_table().unwrap().contains_key(key),
+                "{section}.{key}"
+            );
         }
     }
 }
@@ -39,15 +42,24 @@ fn the_shipped_config_toml_resolves_to_the_documented_defaults() {
 fn refusals_name_the_key() {
     let cases = [
         ("[antiban]\nmin_gap = \"abc\"", "antiban.min_gap"),
-        ("[antiban]\nmin_gap = \"10s\"\nmax_gap = \"5s\"", "antiban.max_gap"),
+        (
+            "[antiban]\nmin_gap = \"10s\"\nmax_gap = \"5s\"",
+            "antiban.max_gap",
+        ),
         ("[antiban]\ndaily_limit = 0", "antiban.daily_limit"),
         ("[antiban]\nmin_gapp = \"1s\"", "min_gapp"),
         ("[server]\nlisten = \"nowhere\"", "server.listen"),
         ("[server]\ntls_cert = \"c.pem\"", "server.tls_key"),
         ("[whatsapp]\nbackend = \"cloud\"", "whatsapp.backend"),
-        ("[whatsapp]\nbackend = \"simulator\"\n[whatsapp.simulator]\nnot_on_whatsapp = [\"+1\"]", "not_on_whatsapp"),
+        (
+            "[whatsapp]\nbackend = \"simulator\"\n[whatsapp.simulator]\nnot_on_whatsapp = [\"+1\"]",
+            "not_on_whatsapp",
+        ),
         ("[limits]\nmax_upload = \"lots\"", "limits.max_upload"),
-        ("[limits]\nrequests_per_window = 0", "limits.requests_per_window"),
+        (
+            "[limits]\nrequests_per_window = 0",
+            "limits.requests_per_window",
+        ),
         ("[limits]\nmax_batch = 501", "limits.max_batch"),
         ("[log]\nformat = \"xml\"", "log.format"),
         ("[nope]\nx = 1", "nope"),
@@ -72,7 +84,10 @@ fn durations_and_sizes_read_like_people_write_them() {
 #[test]
 fn environment_and_dotenv_override_the_file() {
     Jail::expect_with(|jail| {
-        jail.create_file("config.toml", "[antiban]\nmin_gap = \"5s\"\nmax_gap = \"9s\"\ndaily_limit = 500\n")?;
+        jail.create_file(
+            "config.toml",
+            "[antiban]\nmin_gap = \"5s\"\nmax_gap = \"9s\"\ndaily_limit = 500\n",
+        )?;
         jail.create_file(".env", "DAILY_SEND_LIMIT=800\nWAPI_LIMITS__WINDOW=1h\n")?;
         jail.set_env("WAPI_ANTIBAN__MIN_GAP", "1s");
         jail.set_env("WAPI_WHATSAPP__BACKEND", "simulator");
@@ -92,6 +107,8 @@ fn environment_and_dotenv_override_the_file() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = load(Path::new("/nonexistent/wapi.toml")).unwrap_err().to_string();
+    let err = load(Path::new("/nonexistent/wapi.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent/wapi.toml"), "{err}");
 }

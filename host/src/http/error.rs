@@ -75,17 +75,28 @@ impl ErrorCode {
 
 /// Wraps a successful payload.
 pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
-    Json(Envelope { success: true, data, error: String::new(), code: String::new() })
+    Json(Envelope {
+        success: true,
+        data,
+        error: String::new(),
+        code: String::new(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the body is not JSON of the expected shape.
     #[error("{message}")]
-    BadRequest { message: String, details: Vec<FieldError> },
+    BadRequest {
+        message: String,
+        details: Vec<FieldError>,
+    },
     /// 422: well-formed, but fields are invalid.
     #[error("{message}")]
-    Invalid { message: String, details: Vec<FieldError> },
+    Invalid {
+        message: String,
+        details: Vec<FieldError>,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("this endpoint needs an admin key")]
@@ -118,7 +129,10 @@ pub struct InternalMarker;
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::Invalid { message: format!("{field} {message}"), details: vec![FieldError::new(field, message)] }
+        Self::Invalid {
+            message: format!("{field} {message}"),
+            details: vec![FieldError::new(field, message)],
+        }
     }
 
     pub fn fields(details: Vec<FieldError>) -> Self {
@@ -164,9 +178,13 @@ impl ApiError {
 
     fn data(&self) -> Option<Value> {
         match self {
-            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => Some(json!({ "details": details })),
+            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => {
+                Some(json!({ "details": details }))
+            }
             Self::RateLimited(info) => Some(json!({ "retryAfter": info.retry_after })),
-            Self::DailyLimit { retry_after, limit } => Some(json!({ "retryAfter": retry_after, "dailyLimit": limit })),
+            Self::DailyLimit { retry_after, limit } => {
+                Some(json!({ "retryAfter": retry_after, "dailyLimit": limit }))
+            }
             _ => None,
         }
     }
@@ -211,13 +229,22 @@ impl IntoResponse for ApiError {
 pub fn envelope_for_status(status: StatusCode) -> Value {
     let (code, error) = match status {
         StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route".to_string()),
-        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed on this route; see the Allow header".into()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route; see the Allow header".into(),
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::UploadError, "request body too large".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
-            (ErrorCode::ValidationError, "the request could not be read".into())
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::BAD_REQUEST
+        | StatusCode::UNPROCESSABLE_ENTITY => (
+            ErrorCode::ValidationError,
+            "the request could not be read".into(),
+        ),
         s if s.is_server_error() => (ErrorCode::Internal, "internal error".into()),
-        s => (ErrorCode::ValidationError, s.canonical_reason().unwrap_or("request refused").into()),
+        s => (
+            ErrorCode::ValidationError,
+            s.canonical_reason().unwrap_or("request refused").into(),
+        ),
     };
     json!({ "success": false, "data": null, "error": error, "code": code.as_str() })
 }

@@ -3,10 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -36,7 +36,9 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &App::from_ref(state), Budget::Read, false).await.map(Self)
+        authorize(parts, &App::from_ref(state), Budget::Read, false)
+            .await
+            .map(Self)
     }
 }
 
@@ -46,7 +48,9 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &App::from_ref(state), Budget::Send, false).await.map(Self)
+        authorize(parts, &App::from_ref(state), Budget::Send, false)
+            .await
+            .map(Self)
     }
 }
 
@@ -56,18 +60,28 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &App::from_ref(state), Budget::Read, true).await.map(Self)
+        authorize(parts, &App::from_ref(state), Budget::Read, true)
+            .await
+            .map(Self)
     }
 }
 
 /// Authenticates (401 costs nothing), checks the role (403 costs nothing), then charges the
 /// budget (429 when spent).
-async fn authorize(parts: &Parts, app: &App, budget: Budget, admin: bool) -> Result<Principal, ApiError> {
+async fn authorize(
+    parts: &Parts,
+    app: &App,
+    budget: Budget,
+    admin: bool,
+) -> Result<Principal, ApiError> {
     let presented = presented_key(&parts.headers)?;
-    let (principal, row) = auth::authenticate(app.store(), &presented).await.map_err(|e| match e {
-        AuthError::Invalid => ApiError::Unauthorized("invalid or revoked API key".into()),
-        AuthError::Store(e) => e.into(),
-    })?;
+    let (principal, row) =
+        auth::authenticate(app.store(), &presented)
+            .await
+            .map_err(|e| match e {
+                AuthError::Invalid => ApiError::Unauthorized("invalid or revoked API key".into()),
+                AuthError::Store(e) => e.into(),
+            })?;
     if admin && !principal.is_admin() {
         return Err(ApiError::AdminRequired);
     }
@@ -93,19 +107,33 @@ async fn authorize(parts: &Parts, app: &App, budget: Budget, admin: bool) -> Res
 
 /// The key from `X-API-Key` or `Authorization: Bearer`; never from the URL.
 fn presented_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let text = |name| headers.get(name).map(|v| v.to_str().map(str::trim).unwrap_or_default().to_string());
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().map(str::trim).unwrap_or_default().to_string())
+    };
     let x_api_key = text(header::HeaderName::from_static("x-api-key"));
     let bearer = match text(header::AUTHORIZATION) {
         None => None,
         Some(value) => match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim().to_string()),
-            _ => return Err(ApiError::Unauthorized("Authorization must be `Bearer <key>`".into())),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Some(token.trim().to_string())
+            }
+            _ => {
+                return Err(ApiError::Unauthorized(
+                    "Authorization must be `Bearer <key>`".into(),
+                ));
+            }
         },
     };
     match (x_api_key, bearer) {
-        (Some(a), Some(b)) if a != b => Err(ApiError::Unauthorized("X-API-Key and Authorization carry different keys".into())),
+        (Some(a), Some(b)) if a != b => Err(ApiError::Unauthorized(
+            "X-API-Key and Authorization carry different keys".into(),
+        )),
         (Some(key), _) | (None, Some(key)) if !key.is_empty() => Ok(key),
-        _ => Err(ApiError::Unauthorized("an API key is required: send X-API-Key or Authorization: Bearer".into())),
+        _ => Err(ApiError::Unauthorized(
+            "an API key is required: send X-API-Key or Authorization: Bearer".into(),
+        )),
     }
 }
 
@@ -123,7 +151,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|essence| {
                 let essence = essence.trim().to_ascii_lowercase();
-                essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+                essence == "application/json"
+                    || (essence.starts_with("application/") && essence.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::BadRequest {
@@ -142,10 +171,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path == "?" { "body".to_string() } else { path };
+        let field = if path == "." || path == "?" {
+            "body".to_string()
+        } else {
+            path
+        };
         let message = e.inner().to_string();
         // serde's message ends with " at line L column C": useful for syntax errors only.
-        let message = if e.inner().is_syntax() || e.inner().is_eof() { message } else { strip_position(&message) };
+        let message = if e.inner().is_syntax() || e.inner().is_eof() {
+            message
+        } else {
+            strip_position(&message)
+        };
+        // "expected struct SendRequest" says nothing to a client: every body is a JSON object.
+        let message = match message.find("expected struct ") {
+            Some(i) => format!("{}expected a JSON object", &message[..i]),
+            None => message,
+        };
         ApiError::BadRequest {
             message: format!("the JSON body is invalid at {field}: {message}"),
             details: vec![FieldError::new(field, message)],
@@ -168,10 +210,20 @@ fn strip_position(message: &str) -> String {
 /// The `Idempotency-Key` header: 1–255 visible ASCII characters (quotes of the structured-field
 /// form are accepted and removed).
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let bad = || ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    };
     let text = value.to_str().map_err(|_| bad())?.trim();
-    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
     if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }

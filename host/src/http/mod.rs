@@ -16,10 +16,46 @@ use axum::http::StatusCode;
 
 use crate::app::App;
 
-/// The whole HTTP surface: routes, then the edge around all of them.
+/// The whole HTTP surface: routes, then the edge around all of them, then CORS when configured.
 pub fn router(app: App) -> Router {
-    crate::api::routes(&app)
+    let cors = cors(&app.config().server.cors_origins);
+    let router = crate::api::routes(&app)
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn(edge::edge))
-        .with_state(app)
+        .with_state(app);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// Cross-origin access stays closed unless `server.cors_origins` names the origins.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("ratelimit"),
+                HeaderName::from_static("ratelimit-policy"),
+                header::RETRY_AFTER,
+                HeaderName::from_static("idempotent-replayed"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }

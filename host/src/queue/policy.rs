@@ -60,14 +60,19 @@ pub struct Pacer {
 impl Pacer {
     /// After a (re)start the first send also waits a gap: a crash loop never bursts.
     pub fn new(cfg: &AntiBan, now: Instant, rng: &mut impl Rng) -> Self {
-        Self { next_start: now + between(rng, cfg.min_gap, cfg.max_gap), since_cooldown: 0 }
+        Self {
+            next_start: now + between(rng, cfg.min_gap, cfg.max_gap),
+            since_cooldown: 0,
+        }
     }
 
     pub fn decide(&self, cfg: &AntiBan, input: Input) -> Decision {
         match input.gate {
             Gate::Unlinked => Decision::Held,
             Gate::Paused => Decision::Paused,
-            Gate::Open if input.sent_today >= cfg.daily_limit => Decision::DailyCap(input.until_midnight),
+            Gate::Open if input.sent_today >= cfg.daily_limit => {
+                Decision::DailyCap(input.until_midnight)
+            }
             Gate::Open if input.now < self.next_start => Decision::WaitUntil(self.next_start),
             Gate::Open => Decision::Send,
         }
@@ -90,7 +95,9 @@ impl Pacer {
 
 /// How long "typing…" shows before a text of `chars` characters.
 pub fn typing_time(typing: &Typing, chars: usize) -> Duration {
-    let per_char = typing.per_char.saturating_mul(u32::try_from(chars).unwrap_or(u32::MAX));
+    let per_char = typing
+        .per_char
+        .saturating_mul(u32::try_from(chars).unwrap_or(u32::MAX));
     per_char.clamp(typing.min, typing.max)
 }
 

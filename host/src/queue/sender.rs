@@ -59,7 +59,15 @@ pub fn spawn(deps: SenderDeps, shutdown: CancellationToken) -> (JoinHandle<()>, 
     let (view_tx, view) = watch::channel(SenderView { next_start: None });
     let mut rng = StdRng::from_os_rng();
     let pacer = Pacer::new(&deps.antiban, Instant::now(), &mut rng);
-    let sender = Sender { deps, wake: wake.clone(), view: view_tx, pacer, rng, today: None, shutdown };
+    let sender = Sender {
+        deps,
+        wake: wake.clone(),
+        view: view_tx,
+        pacer,
+        rng,
+        today: None,
+        shutdown,
+    };
     (tokio::spawn(sender.run()), SenderHandle { wake, view })
 }
 
@@ -90,11 +98,19 @@ impl Sender {
         tracing::info!("sender stopped");
     }
 
-    async fn step(&mut self, session: &mut watch::Receiver<SessionStatus>) -> Result<(), StoreError> {
+    async fn step(
+        &mut self,
+        session: &mut watch::Receiver<SessionStatus>,
+    ) -> Result<(), StoreError> {
         let gate = session.borrow_and_update().state.gate();
         let sent_today = self.sent_today().await?;
         let now = Instant::now();
-        let input = Input { now, gate, sent_today, until_midnight: self.deps.clock.until_midnight() };
+        let input = Input {
+            now,
+            gate,
+            sent_today,
+            until_midnight: self.deps.clock.until_midnight(),
+        };
         let decision = self.pacer.decide(&self.deps.antiban, input);
         let next_start = match decision {
             Decision::Send => Some(now),
@@ -110,7 +126,11 @@ impl Sender {
                 }
             }
             Decision::DailyCap(wait) => {
-                tracing::info!(sent_today, wait_s = wait.as_secs(), "daily cap reached; the queue waits for UTC midnight");
+                tracing::info!(
+                    sent_today,
+                    wait_s = wait.as_secs(),
+                    "daily cap reached; the queue waits for UTC midnight"
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = session.changed() => {}
@@ -120,6 +140,8 @@ impl Sender {
             Decision::WaitUntil(t) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(t) => {}
+                    // A change of session during a gap is seen at once (the gap still holds).
+                    _ = session.changed() => {}
                     _ = self.shutdown.cancelled() => {}
                 }
             }
@@ -154,7 +176,14 @@ impl Sender {
         let store = self.deps.store.clone();
         let now_ms = || self.deps.clock.now_ms();
         let Some((to, content)) = outgoing_parts(&head) else {
-            store.mark_failed(head.id, Status::Queued, "stored message is unreadable".into(), now_ms()).await?;
+            store
+                .mark_failed(
+                    head.id,
+                    Status::Queued,
+                    "stored message is unreadable".into(),
+                    now_ms(),
+                )
+                .await?;
             return Ok(());
         };
         if self.deps.antiban.verify_numbers
@@ -163,12 +192,16 @@ impl Sender {
             match self.deps.verifier.is_on_whatsapp(phone).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    store.mark_failed(head.id, Status::Queued, "not_on_whatsapp".into(), now_ms()).await?;
+                    store
+                        .mark_failed(head.id, Status::Queued, "not_on_whatsapp".into(), now_ms())
+                        .await?;
                     self.finish(&head, Err("not_on_whatsapp".into()));
                     return Ok(());
                 }
                 Err(WaError::NotConnected) => return Ok(()),
-                Err(e) => tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified"),
+                Err(e) => {
+                    tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified")
+                }
             }
         }
         if let (Content::Text(text), Some(typing)) = (&content, self.deps.antiban.typing) {
@@ -189,14 +222,24 @@ impl Sender {
             let _ = self.deps.session.set_typing(&to, false).await;
             return Ok(());
         }
-        let result = self.deps.session.send(Outgoing { id: head.id, to: &to, content: &content }).await;
+        let result = self
+            .deps
+            .session
+            .send(Outgoing {
+                id: head.id,
+                to: &to,
+                content: &content,
+            })
+            .await;
         if matches!(content, Content::Text(_)) && self.deps.antiban.typing.is_some() {
             let _ = self.deps.session.set_typing(&to, false).await;
         }
         match result {
             Ok(receipt) => {
                 let day = self.deps.clock.today();
-                store.mark_sent(head.id, receipt.wa_id.clone(), day.to_string(), now_ms()).await?;
+                store
+                    .mark_sent(head.id, receipt.wa_id.clone(), day.to_string(), now_ms())
+                    .await?;
                 if let Some((d, n)) = &mut self.today
                     && *d == day
                 {
@@ -205,15 +248,25 @@ impl Sender {
                 self.finish(&head, Ok(receipt.wa_id));
             }
             Err(WaError::NotConnected) => {
-                store.requeue(head.id, "WhatsApp disconnected before the send; waiting".into(), now_ms()).await?;
+                store
+                    .requeue(
+                        head.id,
+                        "WhatsApp disconnected before the send; waiting".into(),
+                        now_ms(),
+                    )
+                    .await?;
                 return Ok(());
             }
             Err(e) => {
-                store.mark_failed(head.id, Status::Sending, e.to_string(), now_ms()).await?;
+                store
+                    .mark_failed(head.id, Status::Sending, e.to_string(), now_ms())
+                    .await?;
                 self.finish(&head, Err(e.to_string()));
             }
         }
-        let pause = self.pacer.after_send(&self.deps.antiban, Instant::now(), &mut self.rng);
+        let pause = self
+            .pacer
+            .after_send(&self.deps.antiban, Instant::now(), &mut self.rng);
         match pause {
             Pause::Cooldown(d) => tracing::info!(seconds = d.as_secs_f32(), "cool-down"),
             Pause::Gap(d) => tracing::debug!(seconds = d.as_secs_f32(), "gap"),
@@ -227,12 +280,18 @@ impl Sender {
             Ok(wa_id) => {
                 tracing::info!(id = message.id, to = %message.recipient, %wa_id, "sent");
                 metrics::counter!("wapi_sends_total", "outcome" => "sent").increment(1);
-                GatewayEvent::MessageSent { id: message.id, wa_id }
+                GatewayEvent::MessageSent {
+                    id: message.id,
+                    wa_id,
+                }
             }
             Err(reason) => {
                 tracing::warn!(id = message.id, to = %message.recipient, %reason, "send failed");
                 metrics::counter!("wapi_sends_total", "outcome" => "failed").increment(1);
-                GatewayEvent::MessageFailed { id: message.id, reason }
+                GatewayEvent::MessageFailed {
+                    id: message.id,
+                    reason,
+                }
             }
         };
         self.deps.events.publish(event);
@@ -268,4 +327,3 @@ fn outgoing_parts(m: &MessageRecord) -> Option<(Recipient, Content)> {
     };
     Some((to, content))
 }
-

@@ -24,7 +24,11 @@ fn antiban() -> AntiBan {
     AntiBan {
         min_gap: ms(5_000),
         max_gap: ms(9_000),
-        typing: Some(Typing { min: ms(1_000), max: ms(4_000), per_char: ms(50) }),
+        typing: Some(Typing {
+            min: ms(1_000),
+            max: ms(4_000),
+            per_char: ms(50),
+        }),
         cooldown_every: 4,
         cooldown_min: ms(30_000),
         cooldown_max: ms(60_000),
@@ -55,7 +59,10 @@ impl Rig {
             Simulator::start(
                 SimulatorConfig {
                     auto_link: true,
-                    not_on_whatsapp: not_on_whatsapp.iter().map(|n| crate::send::PhoneNumber::parse(n).unwrap()).collect(),
+                    not_on_whatsapp: not_on_whatsapp
+                        .iter()
+                        .map(|n| crate::send::PhoneNumber::parse(n).unwrap())
+                        .collect(),
                     fail_sends_to: vec![],
                     record: Some(record.clone()),
                     send_time: ms(3),
@@ -65,19 +72,33 @@ impl Rig {
             .unwrap(),
         );
         let store = Store::open(&dir.path().join("wapi.db")).unwrap();
-        Self { _dir: dir, record, store, simulator, events: Events::default(), clock, shutdown: CancellationToken::new() }
+        Self {
+            _dir: dir,
+            record,
+            store,
+            simulator,
+            events: Events::default(),
+            clock,
+            shutdown: CancellationToken::new(),
+        }
     }
 
     async fn enqueue(&self, texts: &[(&str, &str)]) {
         let items = texts
             .iter()
             .map(|(to, text)| EnqueueItem {
-                send: ValidatedSend { to: Recipient::parse(to).unwrap(), content: Content::Text(text.to_string()) },
+                send: ValidatedSend {
+                    to: Recipient::parse(to).unwrap(),
+                    content: Content::Text(text.to_string()),
+                },
                 idem: None,
             })
             .collect();
         let day = self.clock.today().to_string();
-        self.store.enqueue("k", items, day, 10_000, self.clock.now_ms()).await.unwrap();
+        self.store
+            .enqueue("k", items, day, 10_000, self.clock.now_ms())
+            .await
+            .unwrap();
     }
 
     fn start(&self, antiban: AntiBan) -> super::SenderHandle {
@@ -97,7 +118,11 @@ impl Rig {
 
     /// Waits for `n` final message events, without timers of its own (so the paused clock
     /// only moves for the sender's own waits).
-    async fn finals(&self, rx: &mut tokio::sync::broadcast::Receiver<GatewayEvent>, n: usize) -> Vec<GatewayEvent> {
+    async fn finals(
+        &self,
+        rx: &mut tokio::sync::broadcast::Receiver<GatewayEvent>,
+        n: usize,
+    ) -> Vec<GatewayEvent> {
         let mut seen = Vec::new();
         while seen.len() < n {
             let event = rx.recv().await.unwrap();
@@ -138,23 +163,43 @@ async fn sends_go_one_at_a_time_in_order_with_gaps_typing_and_cooldowns() {
 
     let record = rig.record();
     let cfg = antiban();
-    assert_eq!(record.iter().map(|r| r.3).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>(), "FIFO");
+    assert_eq!(
+        record.iter().map(|r| r.3).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>(),
+        "FIFO"
+    );
     let typing = cfg.typing.unwrap();
     for (i, (time, text, typing_ms, _)) in record.iter().enumerate() {
         // typing_ms runs from "composing" to the send's end: the typing time plus the send itself.
         let expected = crate::queue::policy::typing_time(&typing, text.chars().count()) + ms(3);
-        assert_eq!(*typing_ms, expected.as_millis() as u64, "typing before send {i}");
+        assert_eq!(
+            *typing_ms,
+            expected.as_millis() as u64,
+            "typing before send {i}"
+        );
         let before = if i == 0 { started } else { record[i - 1].0 };
         let pause = (*time - before).to_std().unwrap() - ms(*typing_ms);
-        let (low, high) = if i > 0 && i % 4 == 0 { (cfg.cooldown_min, cfg.cooldown_max) } else { (cfg.min_gap, cfg.max_gap) };
-        assert!(pause >= low && pause <= high, "pause before send {i} was {pause:?}, expected {low:?}..={high:?}");
+        let (low, high) = if i > 0 && i % 4 == 0 {
+            (cfg.cooldown_min, cfg.cooldown_max)
+        } else {
+            (cfg.min_gap, cfg.max_gap)
+        };
+        assert!(
+            pause >= low && pause <= high,
+            "pause before send {i} was {pause:?}, expected {low:?}..={high:?}"
+        );
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_daily_cap_holds_sends_until_utc_midnight() {
     let rig = Rig::new("2026-11-28T23:59:00Z", &[]);
-    rig.enqueue(&[("15551234567", "a"), ("15551234567", "b"), ("15551234567", "c")]).await;
+    rig.enqueue(&[
+        ("15551234567", "a"),
+        ("15551234567", "b"),
+        ("15551234567", "c"),
+    ])
+    .await;
     let mut rx = rig.events.subscribe();
     let mut cfg = antiban();
     cfg.daily_limit = 2;
@@ -162,18 +207,32 @@ async fn the_daily_cap_holds_sends_until_utc_midnight() {
     rig.finals(&mut rx, 3).await;
     let record = rig.record();
     let midnight: DateTime<Utc> = "2026-11-29T00:00:00Z".parse().unwrap();
-    assert!(record[0].0 < midnight && record[1].0 < midnight, "two sends before midnight");
-    assert!(record[2].0 >= midnight, "the third waited for midnight: {}", record[2].0);
+    assert!(
+        record[0].0 < midnight && record[1].0 < midnight,
+        "two sends before midnight"
+    );
+    assert!(
+        record[2].0 >= midnight,
+        "the third waited for midnight: {}",
+        record[2].0
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn numbers_not_on_whatsapp_fail_without_typing_or_a_gap() {
     let rig = Rig::new("2026-11-28T10:00:00Z", &["15550001111"]);
-    rig.enqueue(&[("15550001111", "nobody"), ("15551234567", "somebody")]).await;
+    rig.enqueue(&[("15550001111", "nobody"), ("15551234567", "somebody")])
+        .await;
     let mut rx = rig.events.subscribe();
     rig.start(antiban());
     let finals = rig.finals(&mut rx, 2).await;
-    assert_eq!(finals[0], GatewayEvent::MessageFailed { id: 1, reason: "not_on_whatsapp".into() });
+    assert_eq!(
+        finals[0],
+        GatewayEvent::MessageFailed {
+            id: 1,
+            reason: "not_on_whatsapp".into()
+        }
+    );
     assert!(matches!(finals[1], GatewayEvent::MessageSent { id: 2, .. }));
     assert_eq!(rig.record().len(), 1);
 }
@@ -181,7 +240,12 @@ async fn numbers_not_on_whatsapp_fail_without_typing_or_a_gap() {
 #[tokio::test(start_paused = true)]
 async fn a_disconnect_pauses_the_queue_and_a_logout_holds_it() {
     let rig = Rig::new("2026-11-28T10:00:00Z", &[]);
-    rig.enqueue(&[("15551234567", "a"), ("15551234567", "b"), ("15551234567", "c")]).await;
+    rig.enqueue(&[
+        ("15551234567", "a"),
+        ("15551234567", "b"),
+        ("15551234567", "c"),
+    ])
+    .await;
     let mut rx = rig.events.subscribe();
     rig.start(antiban());
     rig.finals(&mut rx, 1).await;

@@ -43,7 +43,12 @@ impl MessageKind {
 
     /// The media kind WhatsApp shows for a MIME type; anything unknown travels as a document.
     pub fn from_mime(mime: &str) -> Self {
-        let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = mime
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.split('/').next() {
             Some("image") if essence != "image/svg+xml" => Self::Image,
             Some("audio") => Self::Audio,
@@ -65,7 +70,11 @@ pub struct MediaFile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
     Text(String),
-    Media { kind: MessageKind, file: MediaFile, caption: Option<String> },
+    Media {
+        kind: MessageKind,
+        file: MediaFile,
+        caption: Option<String>,
+    },
 }
 
 impl Content {

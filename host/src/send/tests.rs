@@ -2,14 +2,33 @@ use super::*;
 
 #[test]
 fn recipients_accept_numbers_and_groups() {
-    for ok in ["923001234567", "15551234567", "12345678", "123456789012345", "120363000000000000@g.us", "1234-5678@g.us"] {
+    for ok in [
+        "923001234567",
+        "15551234567",
+        "12345678",
+        "123456789012345",
+        "120363000000000000@g.us",
+        "1234-5678@g.us",
+    ] {
         assert_eq!(Recipient::parse(ok).unwrap().as_str(), ok);
     }
 }
 
 #[test]
 fn recipients_refuse_what_whatsapp_cannot_route() {
-    for bad in ["", "+923001234567", "1234567", "1234567890123456", "0923001234567", "92300 1234567", "abc", "123@s.whatsapp.net", "@g.us", "12-@g.us", "x1@g.us"] {
+    for bad in [
+        "",
+        "+923001234567",
+        "1234567",
+        "1234567890123456",
+        "0923001234567",
+        "92300 1234567",
+        "abc",
+        "123@s.whatsapp.net",
+        "@g.us",
+        "12-@g.us",
+        "x1@g.us",
+    ] {
         assert!(Recipient::parse(bad).is_err(), "{bad:?} should be refused");
     }
 }
@@ -17,18 +36,34 @@ fn recipients_refuse_what_whatsapp_cannot_route() {
 #[test]
 fn media_kind_follows_the_mime_type() {
     assert_eq!(MessageKind::from_mime("image/png"), MessageKind::Image);
-    assert_eq!(MessageKind::from_mime("IMAGE/JPEG; q=1"), MessageKind::Image);
-    assert_eq!(MessageKind::from_mime("image/svg+xml"), MessageKind::Document);
-    assert_eq!(MessageKind::from_mime("audio/ogg; codecs=opus"), MessageKind::Audio);
+    assert_eq!(
+        MessageKind::from_mime("IMAGE/JPEG; q=1"),
+        MessageKind::Image
+    );
+    assert_eq!(
+        MessageKind::from_mime("image/svg+xml"),
+        MessageKind::Document
+    );
+    assert_eq!(
+        MessageKind::from_mime("audio/ogg; codecs=opus"),
+        MessageKind::Audio
+    );
     assert_eq!(MessageKind::from_mime("video/mp4"), MessageKind::Video);
-    assert_eq!(MessageKind::from_mime("application/pdf"), MessageKind::Document);
+    assert_eq!(
+        MessageKind::from_mime("application/pdf"),
+        MessageKind::Document
+    );
     assert_eq!(MessageKind::from_mime(""), MessageKind::Document);
 }
 
 #[test]
 fn validation_names_every_bad_field() {
     let v = Validator { max_text: 5 };
-    let req = SendRequest { to: Some("+1".into()), text: Some("too long".into()), ..Default::default() };
+    let req = SendRequest {
+        to: Some("+1".into()),
+        text: Some("too long".into()),
+        ..Default::default()
+    };
     let errors = v.text(&req, "items[2].").unwrap_err();
     let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["items[2].to", "items[2].text"]);
@@ -37,9 +72,23 @@ fn validation_names_every_bad_field() {
     assert_eq!(errors.len(), 2);
     assert!(errors.iter().all(|e| e.message == "is required"));
 
-    let blank = SendRequest { to: Some("15551234567".into()), text: Some("  \n".into()), ..Default::default() };
-    assert_eq!(v.text(&blank, "").unwrap_err()[0].message, "must not be empty");
+    let blank = SendRequest {
+        to: Some("15551234567".into()),
+        text: Some("  \n".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        v.text(&blank, "").unwrap_err()[0].message,
+        "must not be empty"
+    );
 
-    let ok = SendRequest { to: Some("15551234567".into()), text: Some("héllo".into()), ..Default::default() };
-    assert_eq!(v.text(&ok, "").unwrap().content, Content::Text("héllo".into()));
+    let ok = SendRequest {
+        to: Some("15551234567".into()),
+        text: Some("héllo".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        v.text(&ok, "").unwrap().content,
+        Content::Text("héllo".into())
+    );
 }

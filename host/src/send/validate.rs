@@ -17,7 +17,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -65,22 +68,35 @@ impl Validator {
         if let Some(template) = &req.template
             && (template.trim().is_empty() || template.chars().count() > 128)
         {
-            errors.push(FieldError::new(format!("{prefix}template"), "must be 1 to 128 characters"));
+            errors.push(FieldError::new(
+                format!("{prefix}template"),
+                "must be 1 to 128 characters",
+            ));
         }
         match (to, text) {
-            (Some(to), Some(text)) if errors.is_empty() => Ok(ValidatedSend { to, content: Content::Text(text) }),
+            (Some(to), Some(text)) if errors.is_empty() => Ok(ValidatedSend {
+                to,
+                content: Content::Text(text),
+            }),
             _ => Err(errors),
         }
     }
 
     /// Checks the recipient field; records an error and returns `None` when it is bad.
-    pub fn recipient(&self, to: Option<&str>, field: &str, errors: &mut Vec<FieldError>) -> Option<Recipient> {
+    pub fn recipient(
+        &self,
+        to: Option<&str>,
+        field: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Recipient> {
         match to {
             None => {
                 errors.push(FieldError::new(field, "is required"));
                 None
             }
-            Some(to) => Recipient::parse(to).map_err(|m| errors.push(FieldError::new(field, m))).ok(),
+            Some(to) => Recipient::parse(to)
+                .map_err(|m| errors.push(FieldError::new(field, m)))
+                .ok(),
         }
     }
 

@@ -4,7 +4,9 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -26,6 +28,14 @@ impl Role {
             _ => None,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RevokeOutcome {
+    Revoked(KeyRow),
+    /// Refused: it is the last active admin key.
+    LastAdmin,
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,33 +79,47 @@ impl Store {
         .await
     }
 
+    /// Looks a key up by its public id (checked on every request, so a point query in place).
     pub async fn find_key(&self, id: &str) -> Result<Option<KeyRow>, StoreError> {
-        let id = id.to_string();
-        self.read(move |c| {
+        self.read_now(|c| {
             c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))?
                 .query_row([id], from_row)
                 .optional()
         })
-        .await
     }
 
     /// Every key of the session, newest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         let session = self.session().to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE session = ?1 ORDER BY created_at DESC, id"))?
-                .query_map([session], from_row)?
-                .collect()
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM api_keys WHERE session = ?1 ORDER BY created_at DESC, id"
+            ))?
+            .query_map([session], from_row)?
+            .collect()
         })
         .await
     }
 
-    /// Revokes a key; `None` when no such key exists, else whether it was active until now.
-    pub async fn revoke_key(&self, id: &str, now_ms: i64) -> Result<Option<KeyRow>, StoreError> {
-        let id = id.to_string();
+    /// Revokes a key, in one transaction with the check that it is not the session's last
+    /// active admin key (two admins revoking each other cannot leave none).
+    pub async fn revoke_key(&self, id: &str, now_ms: i64) -> Result<RevokeOutcome, StoreError> {
+        let (id, session) = (id.to_string(), self.session().to_string());
         self.write(move |c| {
+            let select = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1");
+            let Some(key) = c.query_row(&select, [&id], from_row).optional()? else { return Ok(RevokeOutcome::NotFound) };
+            if key.role == Role::Admin && key.revoked_at.is_none() {
+                let admins: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM api_keys WHERE session = ?1 AND role = 'admin' AND revoked_at IS NULL",
+                    [&session],
+                    |r| r.get(0),
+                )?;
+                if admins <= 1 {
+                    return Ok(RevokeOutcome::LastAdmin);
+                }
+            }
             c.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now_ms])?;
-            c.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [id], from_row).optional()
+            Ok(RevokeOutcome::Revoked(c.query_row(&select, [&id], from_row)?))
         })
         .await
     }
@@ -115,6 +139,8 @@ impl Store {
 
     /// How many keys exist (revoked ones too): zero means a first start.
     pub async fn key_count(&self) -> Result<u64, StoreError> {
-        self.read(|c| c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0))).await.map(|n| n as u64)
+        self.read(|c| c.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|n| n as u64)
     }
 }

@@ -90,7 +90,10 @@ pub struct EnqueueItem {
 pub enum EnqueueOutcome {
     Queued(MessageRecord),
     /// The key was used before with the same content: nothing new was queued.
-    Replayed { message: MessageRecord, response: Option<String> },
+    Replayed {
+        message: MessageRecord,
+        response: Option<String>,
+    },
     /// The key was used before with other content.
     IdemMismatch,
     /// The daily cap is reached for this UTC day.
@@ -149,24 +152,50 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
 }
 
 fn load(c: &Connection, id: i64) -> rusqlite::Result<Option<MessageRecord>> {
-    c.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?.query_row([id], from_row).optional()
+    c.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()
 }
 
-fn record(c: &Connection, id: i64, status: Status, at: i64, detail: Option<&str>) -> rusqlite::Result<()> {
-    c.prepare_cached("INSERT INTO message_history (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id, status.as_str(), at, detail])?;
+fn record(
+    c: &Connection,
+    id: i64,
+    status: Status,
+    at: i64,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO message_history (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, status.as_str(), at, detail])?;
     Ok(())
 }
 
 fn counts(c: &Connection, session: &str, day: &str) -> rusqlite::Result<DailyCounts> {
-    Ok(c.prepare_cached("SELECT accepted, sent FROM daily_counts WHERE session = ?1 AND day = ?2")?
-        .query_row([session, day], |r| Ok(DailyCounts { accepted: r.get(0)?, sent: r.get(1)? }))
+    Ok(
+        c.prepare_cached(
+            "SELECT accepted, sent FROM daily_counts WHERE session = ?1 AND day = ?2",
+        )?
+        .query_row([session, day], |r| {
+            Ok(DailyCounts {
+                accepted: r.get(0)?,
+                sent: r.get(1)?,
+            })
+        })
         .optional()?
-        .unwrap_or_default())
+        .unwrap_or_default(),
+    )
 }
 
 /// Moves a message from one status to another; `false` if it was not in `from`.
-fn transition(c: &Connection, id: i64, from: Status, to: Status, now: i64, detail: Option<&str>) -> rusqlite::Result<bool> {
+fn transition(
+    c: &Connection,
+    id: i64,
+    from: Status,
+    to: Status,
+    now: i64,
+    detail: Option<&str>,
+) -> rusqlite::Result<bool> {
     let changed = c
         .prepare_cached(
             "UPDATE messages SET status = ?3, reason = COALESCE(?5, reason), updated_at = ?4 WHERE id = ?1 AND status = ?2",
@@ -178,7 +207,13 @@ fn transition(c: &Connection, id: i64, from: Status, to: Status, now: i64, detai
     Ok(changed == 1)
 }
 
-fn enqueue_one(c: &Connection, session: &str, key_id: &str, send: &ValidatedSend, now: i64) -> rusqlite::Result<i64> {
+fn enqueue_one(
+    c: &Connection,
+    session: &str,
+    key_id: &str,
+    send: &ValidatedSend,
+    now: i64,
+) -> rusqlite::Result<i64> {
     let (path, mime, name, size) = match &send.content {
         Content::Text(_) => (None, None, None, None),
         Content::Media { file, .. } => (
@@ -210,16 +245,26 @@ fn enqueue_one(c: &Connection, session: &str, key_id: &str, send: &ValidatedSend
 }
 
 /// Checks an idempotency key; `Some` when the request must not queue anything new.
-fn replay(c: &Connection, key_id: &str, claim: &IdemClaim, now: i64) -> rusqlite::Result<Option<EnqueueOutcome>> {
+fn replay(
+    c: &Connection,
+    key_id: &str,
+    claim: &IdemClaim,
+    now: i64,
+) -> rusqlite::Result<Option<EnqueueOutcome>> {
     let found = c
         .prepare_cached("SELECT fingerprint, message_id, response, created_at FROM idempotency WHERE key_id = ?1 AND idem_key = ?2")?
         .query_row(params![key_id, claim.key], |r| {
             Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
         })
         .optional()?;
-    let Some((fingerprint, message_id, response, created_at)) = found else { return Ok(None) };
+    let Some((fingerprint, message_id, response, created_at)) = found else {
+        return Ok(None);
+    };
     if now - created_at > IDEMPOTENCY_TTL_MS {
-        c.execute("DELETE FROM idempotency WHERE key_id = ?1 AND idem_key = ?2", params![key_id, claim.key])?;
+        c.execute(
+            "DELETE FROM idempotency WHERE key_id = ?1 AND idem_key = ?2",
+            params![key_id, claim.key],
+        )?;
         return Ok(None);
     }
     if fingerprint != claim.fingerprint {
@@ -278,13 +323,21 @@ impl Store {
                 Ok(outcomes)
             })
             .await?;
-        let queued = outcomes.iter().filter(|o| matches!(o, EnqueueOutcome::Queued(_))).count();
+        let queued = outcomes
+            .iter()
+            .filter(|o| matches!(o, EnqueueOutcome::Queued(_)))
+            .count();
         self.adjust_pending(queued as i64);
         Ok(outcomes)
     }
 
     /// Keeps the first answer given for an idempotency key, for replays.
-    pub async fn save_response(&self, key_id: &str, idem_key: &str, response: String) -> Result<(), StoreError> {
+    pub async fn save_response(
+        &self,
+        key_id: &str,
+        idem_key: &str,
+        response: String,
+    ) -> Result<(), StoreError> {
         let (key_id, idem_key) = (key_id.to_string(), idem_key.to_string());
         self.write(move |c| {
             c.execute(
@@ -298,10 +351,19 @@ impl Store {
 
     /// Forgets idempotency keys older than 24 hours.
     pub async fn purge_idempotency(&self, now: i64) -> Result<usize, StoreError> {
-        self.write(move |c| c.execute("DELETE FROM idempotency WHERE created_at < ?1", [now - IDEMPOTENCY_TTL_MS])).await
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM idempotency WHERE created_at < ?1",
+                [now - IDEMPOTENCY_TTL_MS],
+            )
+        })
+        .await
     }
 
-    pub async fn message(&self, id: i64) -> Result<Option<(MessageRecord, Vec<StatusChange>)>, StoreError> {
+    pub async fn message(
+        &self,
+        id: i64,
+    ) -> Result<Option<(MessageRecord, Vec<StatusChange>)>, StoreError> {
         self.read(move |c| {
             let Some(message) = load(c, id)? else { return Ok(None) };
             let history = c
@@ -325,21 +387,26 @@ impl Store {
 
     /// The message that sends next, if any.
     pub async fn head(&self) -> Result<Option<MessageRecord>, StoreError> {
-        let session = self.session().to_string();
-        self.read(move |c| {
+        self.read_now(|c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM messages WHERE session = ?1 AND status = 'queued' ORDER BY id LIMIT 1"
             ))?
-            .query_row([session], from_row)
+            .query_row([self.session()], from_row)
             .optional()
         })
-        .await
     }
 
     pub async fn cancel(&self, id: i64, now: i64) -> Result<CancelOutcome, StoreError> {
         let outcome = self
             .write(move |c| {
-                if transition(c, id, Status::Queued, Status::Cancelled, now, Some("cancelled by request"))? {
+                if transition(
+                    c,
+                    id,
+                    Status::Queued,
+                    Status::Cancelled,
+                    now,
+                    Some("cancelled by request"),
+                )? {
                     return Ok(CancelOutcome::Cancelled(load(c, id)?.expect("row exists")));
                 }
                 Ok(match load(c, id)? {
@@ -357,17 +424,27 @@ impl Store {
     /// Marks a queued message `sending` just before it is handed to WhatsApp; `false` if it is
     /// no longer queued (cancelled meanwhile).
     pub async fn claim(&self, id: i64, now: i64) -> Result<bool, StoreError> {
-        self.write(move |c| transition(c, id, Status::Queued, Status::Sending, now, None)).await
+        self.write(move |c| transition(c, id, Status::Queued, Status::Sending, now, None))
+            .await
     }
 
-    pub async fn mark_sent(&self, id: i64, wa_id: String, day: String, now: i64) -> Result<(), StoreError> {
+    pub async fn mark_sent(
+        &self,
+        id: i64,
+        wa_id: String,
+        day: String,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let session = self.session().to_string();
         let changed = self
             .write(move |c| {
                 if !transition(c, id, Status::Sending, Status::Sent, now, Some(&wa_id))? {
                     return Ok(false);
                 }
-                c.execute("UPDATE messages SET wa_id = ?2, sent_at = ?3 WHERE id = ?1", params![id, wa_id, now])?;
+                c.execute(
+                    "UPDATE messages SET wa_id = ?2, sent_at = ?3 WHERE id = ?1",
+                    params![id, wa_id, now],
+                )?;
                 c.prepare_cached(
                     "INSERT INTO daily_counts (session, day, sent) VALUES (?1, ?2, 1) \
                      ON CONFLICT (session, day) DO UPDATE SET sent = sent + 1",
@@ -383,8 +460,16 @@ impl Store {
     }
 
     /// Marks a message `failed` with its reason, from `from` (queued or sending).
-    pub async fn mark_failed(&self, id: i64, from: Status, reason: String, now: i64) -> Result<(), StoreError> {
-        let changed = self.write(move |c| transition(c, id, from, Status::Failed, now, Some(&reason))).await?;
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        from: Status,
+        reason: String,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .write(move |c| transition(c, id, from, Status::Failed, now, Some(&reason)))
+            .await?;
         if changed {
             self.adjust_pending(-1);
         }
@@ -393,12 +478,19 @@ impl Store {
 
     /// Puts a message that never reached WhatsApp back at its place in the queue.
     pub async fn requeue(&self, id: i64, detail: String, now: i64) -> Result<(), StoreError> {
-        self.write(move |c| transition(c, id, Status::Sending, Status::Queued, now, Some(&detail)).map(drop)).await
+        self.write(move |c| {
+            transition(c, id, Status::Sending, Status::Queued, now, Some(&detail)).map(drop)
+        })
+        .await
     }
 
     /// After a crash, messages found `sending` may or may not have left: they become `failed`
     /// with reason `interrupted` (at-most-once), or go back to the queue when `resend` is set.
-    pub async fn recover_interrupted(&self, resend: bool, now: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn recover_interrupted(
+        &self,
+        resend: bool,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
         let session = self.session().to_string();
         let ids = self
             .write(move |c| {
@@ -423,8 +515,7 @@ impl Store {
     }
 
     pub async fn daily_counts(&self, day: String) -> Result<DailyCounts, StoreError> {
-        let session = self.session().to_string();
-        self.read(move |c| counts(c, &session, &day)).await
+        self.read_now(|c| counts(c, self.session(), &day))
     }
 }
 
@@ -433,8 +524,14 @@ fn list(c: &Connection, session: &str, filter: &ListFilter) -> rusqlite::Result<
     let cursor = filter.cursor.as_deref().and_then(Cursor::parse);
     let mut items = Vec::with_capacity(limit);
     let ascending = |status: Status| matches!(status, Status::Queued | Status::Sending);
-    let query = |sql: &str, params: &[&dyn rusqlite::ToSql], items: &mut Vec<MessageRecord>| -> rusqlite::Result<()> {
-        let rows = c.prepare_cached(sql)?.query_map(params, from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let query = |sql: &str,
+                 params: &[&dyn rusqlite::ToSql],
+                 items: &mut Vec<MessageRecord>|
+     -> rusqlite::Result<()> {
+        let rows = c
+            .prepare_cached(sql)?
+            .query_map(params, from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         items.extend(rows);
         Ok(())
     };
@@ -453,14 +550,19 @@ fn list(c: &Connection, session: &str, filter: &ListFilter) -> rusqlite::Result<
         let more = items.len() > limit;
         items.truncate(limit);
         let next = more.then(|| Cursor::Queued(items.last().map_or(0, |m| m.id)).encode());
-        return Ok(Page { items, next_cursor: next });
+        return Ok(Page {
+            items,
+            next_cursor: next,
+        });
     }
     let mut segment = cursor.unwrap_or(Cursor::Start);
     loop {
         let remaining = n - items.len() as i64;
         match segment {
             Cursor::Start => {
-                let sql = format!("SELECT {COLUMNS} FROM messages WHERE session = ?1 AND status = 'sending' ORDER BY id");
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM messages WHERE session = ?1 AND status = 'sending' ORDER BY id"
+                );
                 query(&sql, &[&session], &mut items)?;
                 segment = Cursor::Queued(0);
             }
@@ -491,7 +593,10 @@ fn list(c: &Connection, session: &str, filter: &ListFilter) -> rusqlite::Result<
         Some(m) => Cursor::History(m.id).encode(),
         None => Cursor::Start.encode(),
     });
-    Ok(Page { items, next_cursor: next })
+    Ok(Page {
+        items,
+        next_cursor: next,
+    })
 }
 
 /// Where a listing continues: after a queued id, or before a history id.

@@ -6,10 +6,10 @@ mod keys;
 mod messages;
 mod writer;
 
-pub use keys::{KeyRow, Role};
+pub use keys::{KeyRow, RevokeOutcome, Role};
 pub use messages::{
-    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, ListFilter, MessageRecord, Page, Status,
-    StatusChange, valid_cursor,
+    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, ListFilter, MessageRecord,
+    Page, Status, StatusChange, valid_cursor,
 };
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,10 @@ const MAX_IDLE_READERS: usize = 8;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {message}")]
-    Db { message: String, code: Option<rusqlite::ErrorCode> },
+    Db {
+        message: String,
+        code: Option<rusqlite::ErrorCode>,
+    },
     #[error("the database writer has stopped")]
     Closed,
 }
@@ -37,13 +40,22 @@ pub enum StoreError {
 impl StoreError {
     /// True when the disk (or the database's size limit) is full.
     pub fn is_full(&self) -> bool {
-        matches!(self, Self::Db { code: Some(rusqlite::ErrorCode::DiskFull), .. })
+        matches!(
+            self,
+            Self::Db {
+                code: Some(rusqlite::ErrorCode::DiskFull),
+                ..
+            }
+        )
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Db { code: e.sqlite_error_code(), message: e.to_string() }
+        Self::Db {
+            code: e.sqlite_error_code(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -69,7 +81,8 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut conn =
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
              PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;",
@@ -134,13 +147,28 @@ impl Store {
         .map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs a point query (a primary-key lookup, microseconds) on a read-only connection right
+    /// here, on the calling thread: a hop to the blocking pool would cost more than the query.
+    /// Holds no async lock; scans and anything unbounded go through [`Store::read`].
+    fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.take_reader()?;
+        let result = f(&conn);
+        self.return_reader(conn);
+        result.map_err(StoreError::from)
+    }
+
     fn take_reader(&self) -> Result<Connection, StoreError> {
         if let Some(conn) = self.inner.readers.lock().expect("reader pool").pop() {
             return Ok(conn);
         }
         let conn = Connection::open_with_flags(
             &self.inner.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
         Ok(conn)

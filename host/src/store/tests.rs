@@ -3,13 +3,19 @@ use crate::send::{Content, Recipient, ValidatedSend};
 
 fn text(to: &str, body: &str) -> EnqueueItem {
     EnqueueItem {
-        send: ValidatedSend { to: Recipient::parse(to).unwrap(), content: Content::Text(body.into()) },
+        send: ValidatedSend {
+            to: Recipient::parse(to).unwrap(),
+            content: Content::Text(body.into()),
+        },
         idem: None,
     }
 }
 
 fn with_key(mut item: EnqueueItem, key: &str, print: u8) -> EnqueueItem {
-    item.idem = Some(IdemClaim { key: key.into(), fingerprint: [print; 32] });
+    item.idem = Some(IdemClaim {
+        key: key.into(),
+        fingerprint: [print; 32],
+    });
     item
 }
 
@@ -34,24 +40,68 @@ fn queued_ids(outcomes: &[EnqueueOutcome]) -> Vec<i64> {
 #[tokio::test]
 async fn the_daily_cap_counts_accepted_messages_per_day() {
     let (_dir, store) = open();
-    let items = (0..4).map(|i| text("15551234567", &format!("m{i}"))).collect();
+    let items = (0..4)
+        .map(|i| text("15551234567", &format!("m{i}")))
+        .collect();
     let out = store.enqueue("k", items, DAY.into(), 3, 1).await.unwrap();
     assert_eq!(queued_ids(&out), vec![1, 2, 3]);
     assert!(matches!(out[3], EnqueueOutcome::DailyLimit));
-    assert!(matches!(store.enqueue("k", vec![text("15551234567", "x")], DAY.into(), 3, 2).await.unwrap()[0], EnqueueOutcome::DailyLimit));
-    let next_day = store.enqueue("k", vec![text("15551234567", "x")], "2026-11-29".into(), 3, 3).await.unwrap();
+    assert!(matches!(
+        store
+            .enqueue("k", vec![text("15551234567", "x")], DAY.into(), 3, 2)
+            .await
+            .unwrap()[0],
+        EnqueueOutcome::DailyLimit
+    ));
+    let next_day = store
+        .enqueue(
+            "k",
+            vec![text("15551234567", "x")],
+            "2026-11-29".into(),
+            3,
+            3,
+        )
+        .await
+        .unwrap();
     assert_eq!(queued_ids(&next_day), vec![4]);
-    assert_eq!(store.daily_counts(DAY.into()).await.unwrap(), DailyCounts { accepted: 3, sent: 0 });
+    assert_eq!(
+        store.daily_counts(DAY.into()).await.unwrap(),
+        DailyCounts {
+            accepted: 3,
+            sent: 0
+        }
+    );
     assert_eq!(store.pending(), 4);
 }
 
 #[tokio::test]
 async fn idempotency_keys_replay_or_refuse_and_expire() {
     let (_dir, store) = open();
-    let first = store.enqueue("k", vec![with_key(text("15551234567", "a"), "x", 1)], DAY.into(), 10, 1_000).await.unwrap();
+    let first = store
+        .enqueue(
+            "k",
+            vec![with_key(text("15551234567", "a"), "x", 1)],
+            DAY.into(),
+            10,
+            1_000,
+        )
+        .await
+        .unwrap();
     assert_eq!(queued_ids(&first), vec![1]);
-    store.save_response("k", "x", "{\"first\":true}".into()).await.unwrap();
-    let again = store.enqueue("k", vec![with_key(text("15551234567", "a"), "x", 1)], DAY.into(), 10, 2_000).await.unwrap();
+    store
+        .save_response("k", "x", "{\"first\":true}".into())
+        .await
+        .unwrap();
+    let again = store
+        .enqueue(
+            "k",
+            vec![with_key(text("15551234567", "a"), "x", 1)],
+            DAY.into(),
+            10,
+            2_000,
+        )
+        .await
+        .unwrap();
     match &again[0] {
         EnqueueOutcome::Replayed { message, response } => {
             assert_eq!(message.id, 1);
@@ -59,14 +109,41 @@ async fn idempotency_keys_replay_or_refuse_and_expire() {
         }
         other => panic!("expected a replay, got {other:?}"),
     }
-    let other_body = store.enqueue("k", vec![with_key(text("15551234567", "b"), "x", 2)], DAY.into(), 10, 3_000).await.unwrap();
+    let other_body = store
+        .enqueue(
+            "k",
+            vec![with_key(text("15551234567", "b"), "x", 2)],
+            DAY.into(),
+            10,
+            3_000,
+        )
+        .await
+        .unwrap();
     assert!(matches!(other_body[0], EnqueueOutcome::IdemMismatch));
     // Keys are per API key.
-    let other_key = store.enqueue("k2", vec![with_key(text("15551234567", "b"), "x", 2)], DAY.into(), 10, 3_000).await.unwrap();
+    let other_key = store
+        .enqueue(
+            "k2",
+            vec![with_key(text("15551234567", "b"), "x", 2)],
+            DAY.into(),
+            10,
+            3_000,
+        )
+        .await
+        .unwrap();
     assert_eq!(queued_ids(&other_key), vec![2]);
     // After 24 h the key is free again.
     let later = messages::IDEMPOTENCY_TTL_MS + 2_000;
-    let fresh = store.enqueue("k", vec![with_key(text("15551234567", "c"), "x", 3)], DAY.into(), 10, later).await.unwrap();
+    let fresh = store
+        .enqueue(
+            "k",
+            vec![with_key(text("15551234567", "c"), "x", 3)],
+            DAY.into(),
+            10,
+            later,
+        )
+        .await
+        .unwrap();
     assert_eq!(queued_ids(&fresh), vec![3]);
     // Replays do not count against the cap.
     assert_eq!(store.daily_counts(DAY.into()).await.unwrap().accepted, 3);
@@ -75,20 +152,53 @@ async fn idempotency_keys_replay_or_refuse_and_expire() {
 #[tokio::test]
 async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
     let (_dir, store) = open();
-    store.enqueue("k", vec![text("15551234567", "a"), text("15551234567", "b")], DAY.into(), 10, 1).await.unwrap();
+    store
+        .enqueue(
+            "k",
+            vec![text("15551234567", "a"), text("15551234567", "b")],
+            DAY.into(),
+            10,
+            1,
+        )
+        .await
+        .unwrap();
     assert_eq!(store.head().await.unwrap().unwrap().id, 1);
     assert!(store.claim(1, 2).await.unwrap());
-    assert!(!store.claim(1, 2).await.unwrap(), "a claimed message cannot be claimed twice");
+    assert!(
+        !store.claim(1, 2).await.unwrap(),
+        "a claimed message cannot be claimed twice"
+    );
     assert_eq!(store.head().await.unwrap().unwrap().id, 2);
-    store.mark_sent(1, "WA1".into(), DAY.into(), 3).await.unwrap();
+    store
+        .mark_sent(1, "WA1".into(), DAY.into(), 3)
+        .await
+        .unwrap();
     let (m, history) = store.message(1).await.unwrap().unwrap();
-    assert_eq!((m.status, m.wa_id.as_deref(), m.sent_at), (Status::Sent, Some("WA1"), Some(3)));
+    assert_eq!(
+        (m.status, m.wa_id.as_deref(), m.sent_at),
+        (Status::Sent, Some("WA1"), Some(3))
+    );
     let statuses: Vec<_> = history.iter().map(|h| h.status).collect();
     assert_eq!(statuses, [Status::Queued, Status::Sending, Status::Sent]);
-    assert_eq!(store.daily_counts(DAY.into()).await.unwrap(), DailyCounts { accepted: 2, sent: 1 });
-    assert!(matches!(store.cancel(1, 4).await.unwrap(), CancelOutcome::NotQueued(Status::Sent)));
-    assert!(matches!(store.cancel(2, 4).await.unwrap(), CancelOutcome::Cancelled(_)));
-    assert!(matches!(store.cancel(99, 4).await.unwrap(), CancelOutcome::NotFound));
+    assert_eq!(
+        store.daily_counts(DAY.into()).await.unwrap(),
+        DailyCounts {
+            accepted: 2,
+            sent: 1
+        }
+    );
+    assert!(matches!(
+        store.cancel(1, 4).await.unwrap(),
+        CancelOutcome::NotQueued(Status::Sent)
+    ));
+    assert!(matches!(
+        store.cancel(2, 4).await.unwrap(),
+        CancelOutcome::Cancelled(_)
+    ));
+    assert!(matches!(
+        store.cancel(99, 4).await.unwrap(),
+        CancelOutcome::NotFound
+    ));
     assert!(store.head().await.unwrap().is_none());
     assert_eq!(store.pending(), 0);
 }
@@ -96,7 +206,16 @@ async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
 #[tokio::test]
 async fn a_send_that_never_left_goes_back_to_its_place() {
     let (_dir, store) = open();
-    store.enqueue("k", vec![text("15551234567", "a"), text("15551234567", "b")], DAY.into(), 10, 1).await.unwrap();
+    store
+        .enqueue(
+            "k",
+            vec![text("15551234567", "a"), text("15551234567", "b")],
+            DAY.into(),
+            10,
+            1,
+        )
+        .await
+        .unwrap();
     assert!(store.claim(1, 2).await.unwrap());
     store.requeue(1, "not connected".into(), 3).await.unwrap();
     assert_eq!(store.head().await.unwrap().unwrap().id, 1);
@@ -109,15 +228,24 @@ async fn after_a_crash_sending_rows_fail_as_interrupted_unless_resend_is_set() {
     let path = dir.path().join("wapi.db");
     {
         let store = Store::open(&path).unwrap();
-        let items = (0..3).map(|i| text("15551234567", &format!("m{i}"))).collect();
+        let items = (0..3)
+            .map(|i| text("15551234567", &format!("m{i}")))
+            .collect();
         store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap();
         assert!(store.claim(1, 2).await.unwrap());
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.pending(), 3, "the counter is rebuilt from the database");
+    assert_eq!(
+        store.pending(),
+        3,
+        "the counter is rebuilt from the database"
+    );
     assert_eq!(store.recover_interrupted(false, 5).await.unwrap(), vec![1]);
     let (m, _) = store.message(1).await.unwrap().unwrap();
-    assert_eq!((m.status, m.reason.as_deref()), (Status::Failed, Some("interrupted")));
+    assert_eq!(
+        (m.status, m.reason.as_deref()),
+        (Status::Failed, Some("interrupted"))
+    );
     assert_eq!(store.pending(), 2);
 
     assert!(store.claim(2, 6).await.unwrap());
@@ -131,7 +259,17 @@ async fn concurrent_writes_share_commits_and_all_land() {
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.enqueue("k", vec![text("15551234567", &format!("m{i}"))], DAY.into(), 1_000, i).await })
+            tokio::spawn(async move {
+                store
+                    .enqueue(
+                        "k",
+                        vec![text("15551234567", &format!("m{i}"))],
+                        DAY.into(),
+                        1_000,
+                        i,
+                    )
+                    .await
+            })
         })
         .collect();
     let mut ids = Vec::new();
@@ -146,18 +284,30 @@ async fn concurrent_writes_share_commits_and_all_land() {
 #[tokio::test]
 async fn listing_puts_the_queue_first_then_history_newest_first() {
     let (_dir, store) = open();
-    let items = (0..6).map(|i| text("15551234567", &format!("m{i}"))).collect();
+    let items = (0..6)
+        .map(|i| text("15551234567", &format!("m{i}")))
+        .collect();
     store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap();
     for id in [1, 2] {
         store.claim(id, 2).await.unwrap();
-        store.mark_sent(id, format!("W{id}"), DAY.into(), 3).await.unwrap();
+        store
+            .mark_sent(id, format!("W{id}"), DAY.into(), 3)
+            .await
+            .unwrap();
     }
     store.claim(3, 4).await.unwrap();
     store.cancel(5, 4).await.unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.list(ListFilter { status: None, cursor, limit: 2 }).await.unwrap();
+        let page = store
+            .list(ListFilter {
+                status: None,
+                cursor,
+                limit: 2,
+            })
+            .await
+            .unwrap();
         seen.extend(page.items.iter().map(|m| m.id));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -166,8 +316,18 @@ async fn listing_puts_the_queue_first_then_history_newest_first() {
     }
     // sending (3), queued in send order (4, 6), then history newest first (5, 2, 1).
     assert_eq!(seen, vec![3, 4, 6, 5, 2, 1]);
-    let sent = store.list(ListFilter { status: Some(Status::Sent), cursor: None, limit: 10 }).await.unwrap();
-    assert_eq!(sent.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![2, 1]);
+    let sent = store
+        .list(ListFilter {
+            status: Some(Status::Sent),
+            cursor: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        sent.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
 }
 
 #[tokio::test]
@@ -183,11 +343,46 @@ async fn keys_are_found_touched_and_revoked() {
         revoked_at: None,
     };
     assert!(store.insert_key(row.clone()).await.unwrap());
-    assert!(!store.insert_key(row.clone()).await.unwrap(), "ids are unique");
+    assert!(
+        !store.insert_key(row.clone()).await.unwrap(),
+        "ids are unique"
+    );
     store.touch_key("AAAAAAAA", 120_000).await.unwrap();
     store.touch_key("AAAAAAAA", 60_000).await.unwrap();
-    assert_eq!(store.find_key("AAAAAAAA").await.unwrap().unwrap().last_used_at, Some(120_000));
-    assert!(store.revoke_key("AAAAAAAA", 5).await.unwrap().unwrap().revoked_at.is_some());
-    assert!(store.revoke_key("BBBBBBBB", 5).await.unwrap().is_none());
-    assert_eq!(store.key_count().await.unwrap(), 1);
+    assert_eq!(
+        store
+            .find_key("AAAAAAAA")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(120_000)
+    );
+    assert!(
+        matches!(store.revoke_key("AAAAAAAA", 5).await.unwrap(), RevokeOutcome::Revoked(k) if k.revoked_at == Some(5))
+    );
+    assert_eq!(
+        store.revoke_key("BBBBBBBB", 5).await.unwrap(),
+        RevokeOutcome::NotFound
+    );
+    let admin = |id: &str| KeyRow {
+        id: id.into(),
+        role: Role::Admin,
+        ..row.clone()
+    };
+    store.insert_key(admin("CCCCCCCC")).await.unwrap();
+    assert_eq!(
+        store.revoke_key("CCCCCCCC", 6).await.unwrap(),
+        RevokeOutcome::LastAdmin
+    );
+    store.insert_key(admin("DDDDDDDD")).await.unwrap();
+    assert!(matches!(
+        store.revoke_key("CCCCCCCC", 6).await.unwrap(),
+        RevokeOutcome::Revoked(_)
+    ));
+    assert_eq!(
+        store.revoke_key("DDDDDDDD", 6).await.unwrap(),
+        RevokeOutcome::LastAdmin
+    );
+    assert_eq!(store.key_count().await.unwrap(), 3);
 }

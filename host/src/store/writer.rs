@@ -29,7 +29,9 @@ impl Writer {
     /// Starts the writer thread; it ends when every `Writer` handle is dropped.
     pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
         let (jobs, rx) = std_mpsc::channel::<Job>();
-        std::thread::Builder::new().name("wapi-store-writer".into()).spawn(move || run(conn, rx))?;
+        std::thread::Builder::new()
+            .name("wapi-store-writer".into())
+            .spawn(move || run(conn, rx))?;
         Ok(Self { jobs })
     }
 
@@ -56,7 +58,10 @@ impl Writer {
 }
 
 /// Runs `f` in a savepoint of the group's transaction: on error only its own changes roll back.
-fn in_savepoint<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+fn in_savepoint<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
     let mut sp = conn.savepoint()?;
     let result = f(&sp);
     match &result {
@@ -85,7 +90,10 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Job>) -> (Vec<Completion>, Result<(), StoreError>) {
+fn commit_group(
+    conn: &mut Connection,
+    group: Vec<Job>,
+) -> (Vec<Completion>, Result<(), StoreError>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let completions = group.into_iter().map(|job| job(None)).collect();
         return (completions, Err(StoreError::from(e)));

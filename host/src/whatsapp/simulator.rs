@@ -50,11 +50,17 @@ impl Simulator {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?))
+                Some(Mutex::new(
+                    OpenOptions::new().create(true).append(true).open(path)?,
+                ))
             }
             None => None,
         };
-        let status = if cfg.auto_link { linked(&clock) } else { unlinked(&clock, SessionState::WaitingForQr, None) };
+        let status = if cfg.auto_link {
+            linked(&clock)
+        } else {
+            unlinked(&clock, SessionState::WaitingForQr, None)
+        };
         Ok(Self {
             not_on_whatsapp: cfg.not_on_whatsapp.iter().cloned().collect(),
             fail_sends_to: cfg.fail_sends_to.iter().cloned().collect(),
@@ -75,7 +81,11 @@ impl Simulator {
                 last_error: Some("simulated disconnect".into()),
                 number: Some(LINKED_NUMBER.into()),
             },
-            SimAction::Logout => unlinked(&self.clock, SessionState::WaitingForQr, Some("logged out (simulated)".into())),
+            SimAction::Logout => unlinked(
+                &self.clock,
+                SessionState::WaitingForQr,
+                Some("logged out (simulated)".into()),
+            ),
         };
         tracing::info!(state = next.state.as_str(), "simulator: {action:?}");
         self.status.send_replace(next);
@@ -88,8 +98,15 @@ impl Simulator {
         }
     }
 
-    fn write_record(&self, message: &Outgoing<'_>, wa_id: &str, typing_ms: u64) -> Result<(), WaError> {
-        let Some(file) = &self.record else { return Ok(()) };
+    fn write_record(
+        &self,
+        message: &Outgoing<'_>,
+        wa_id: &str,
+        typing_ms: u64,
+    ) -> Result<(), WaError> {
+        let Some(file) = &self.record else {
+            return Ok(());
+        };
         let (kind, text) = match message.content {
             Content::Text(t) => ("text", Some(t.as_str())),
             Content::Media { kind, caption, .. } => (kind.as_str(), caption.as_deref()),
@@ -114,11 +131,21 @@ impl Simulator {
 }
 
 fn linked(clock: &Clock) -> SessionStatus {
-    SessionStatus { state: SessionState::Connected, since: clock.now(), last_error: None, number: Some(LINKED_NUMBER.into()) }
+    SessionStatus {
+        state: SessionState::Connected,
+        since: clock.now(),
+        last_error: None,
+        number: Some(LINKED_NUMBER.into()),
+    }
 }
 
 fn unlinked(clock: &Clock, state: SessionState, last_error: Option<String>) -> SessionStatus {
-    SessionStatus { state, since: clock.now(), last_error, number: None }
+    SessionStatus {
+        state,
+        since: clock.now(),
+        last_error,
+        number: None,
+    }
 }
 
 #[async_trait]
@@ -129,7 +156,10 @@ impl WhatsApp for Simulator {
 
     async fn qr_code(&self) -> Result<Option<String>, WaError> {
         Ok(match self.status.borrow().state {
-            SessionState::WaitingForQr => Some(format!("wapi-simulator:{:016x}", rand::rng().random::<u64>())),
+            SessionState::WaitingForQr => Some(format!(
+                "wapi-simulator:{:016x}",
+                rand::rng().random::<u64>()
+            )),
             _ => None,
         })
     }
@@ -138,10 +168,13 @@ impl WhatsApp for Simulator {
         if self.status.borrow().state.gate() != super::Gate::Unlinked {
             return Err(WaError::Other("already linked".into()));
         }
-        self.status.send_replace(unlinked(&self.clock, SessionState::Pairing, None));
+        self.status
+            .send_replace(unlinked(&self.clock, SessionState::Pairing, None));
         const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ23456789";
         let mut rng = rand::rng();
-        let code: String = (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+        let code: String = (0..8)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
         Ok(format!("{}-{}", &code[..4], &code[4..]))
     }
 
@@ -151,7 +184,11 @@ impl WhatsApp for Simulator {
             .iter()
             .map(|n| {
                 let on_whatsapp = !self.not_on_whatsapp.contains(n);
-                NumberCheck { number: n.clone(), on_whatsapp, lid: on_whatsapp.then(|| format!("{}@lid", n.as_str())) }
+                NumberCheck {
+                    number: n.clone(),
+                    on_whatsapp,
+                    lid: on_whatsapp.then(|| format!("{}@lid", n.as_str())),
+                }
             })
             .collect())
     }

@@ -23,7 +23,10 @@ impl Unavailable {
             last_error: Some(reason.clone()),
             number: None,
         };
-        Self { status: watch::Sender::new(status), reason }
+        Self {
+            status: watch::Sender::new(status),
+            reason,
+        }
     }
 
     fn refuse<T>(&self) -> Result<T, WaError> {

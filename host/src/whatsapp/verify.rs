@@ -20,7 +20,11 @@ pub struct NumberVerifier {
 
 impl NumberVerifier {
     pub fn new(session: Session, ttl: Duration) -> Self {
-        Self { session, ttl, cache: Mutex::new(HashMap::new()) }
+        Self {
+            session,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Answers for every number, asking WhatsApp only about those not known recently.
@@ -35,7 +39,10 @@ impl NumberVerifier {
                     _ => Err(n.clone()),
                 })
                 .collect();
-            (lookups.iter().filter_map(|l| l.clone().ok()).collect(), lookups.into_iter().filter_map(Result::err).collect())
+            (
+                lookups.iter().filter_map(|l| l.clone().ok()).collect(),
+                lookups.into_iter().filter_map(Result::err).collect(),
+            )
         };
         if !missing.is_empty() {
             let mut unique = missing;
@@ -54,11 +61,18 @@ impl NumberVerifier {
             }
             known.extend(fresh);
         }
-        Ok(numbers.iter().filter_map(|n| known.iter().find(|c| &c.number == n).cloned()).collect())
+        Ok(numbers
+            .iter()
+            .filter_map(|n| known.iter().find(|c| &c.number == n).cloned())
+            .collect())
     }
 
     /// One number: `Ok(true)` when it is on WhatsApp.
     pub async fn is_on_whatsapp(&self, number: &PhoneNumber) -> Result<bool, WaError> {
-        Ok(self.check(std::slice::from_ref(number)).await?.first().is_some_and(|c| c.on_whatsapp))
+        Ok(self
+            .check(std::slice::from_ref(number))
+            .await?
+            .first()
+            .is_some_and(|c| c.on_whatsapp))
     }
 }

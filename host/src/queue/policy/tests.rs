@@ -10,7 +10,11 @@ fn cfg() -> AntiBan {
     AntiBan {
         min_gap: ms(5_000),
         max_gap: ms(9_000),
-        typing: Some(Typing { min: ms(1_000), max: ms(4_000), per_char: ms(50) }),
+        typing: Some(Typing {
+            min: ms(1_000),
+            max: ms(4_000),
+            per_char: ms(50),
+        }),
         cooldown_every: 3,
         cooldown_min: ms(30_000),
         cooldown_max: ms(60_000),
@@ -26,16 +30,33 @@ fn cfg() -> AntiBan {
 async fn decisions_follow_gate_cap_and_clock() {
     let cfg = cfg();
     let now = Instant::now();
-    let pacer = Pacer { next_start: now + ms(100), since_cooldown: 0 };
-    let input = |gate, sent_today, at| Input { now: at, gate, sent_today, until_midnight: ms(7) };
+    let pacer = Pacer {
+        next_start: now + ms(100),
+        since_cooldown: 0,
+    };
+    let input = |gate, sent_today, at| Input {
+        now: at,
+        gate,
+        sent_today,
+        until_midnight: ms(7),
+    };
     let table = [
         (input(Gate::Unlinked, 0, now + ms(200)), Decision::Held),
         (input(Gate::Paused, 0, now + ms(200)), Decision::Paused),
         (input(Gate::Paused, 10, now), Decision::Paused),
-        (input(Gate::Open, 10, now + ms(200)), Decision::DailyCap(ms(7))),
+        (
+            input(Gate::Open, 10, now + ms(200)),
+            Decision::DailyCap(ms(7)),
+        ),
         (input(Gate::Open, 11, now), Decision::DailyCap(ms(7))),
-        (input(Gate::Open, 9, now), Decision::WaitUntil(now + ms(100))),
-        (input(Gate::Open, 9, now + ms(99)), Decision::WaitUntil(now + ms(100))),
+        (
+            input(Gate::Open, 9, now),
+            Decision::WaitUntil(now + ms(100)),
+        ),
+        (
+            input(Gate::Open, 9, now + ms(99)),
+            Decision::WaitUntil(now + ms(100)),
+        ),
         (input(Gate::Open, 9, now + ms(100)), Decision::Send),
         (input(Gate::Open, 0, now + ms(5_000)), Decision::Send),
     ];
@@ -85,18 +106,36 @@ fn cooldown_can_be_switched_off() {
     let mut cfg = cfg();
     cfg.cooldown_every = 0;
     let mut rng = StdRng::seed_from_u64(3);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     let mut pacer = Pacer::new(&cfg, Instant::now(), &mut rng);
     for _ in 0..50 {
-        assert!(matches!(pacer.after_send(&cfg, Instant::now(), &mut rng), Pause::Gap(_)));
+        assert!(matches!(
+            pacer.after_send(&cfg, Instant::now(), &mut rng),
+            Pause::Gap(_)
+        ));
     }
 }
 
 #[test]
 fn typing_grows_with_length_within_bounds() {
-    let t = Typing { min: ms(1_000), max: ms(4_000), per_char: ms(50) };
-    let table = [(0, 1_000), (1, 1_000), (20, 1_000), (21, 1_050), (50, 2_500), (80, 4_000), (10_000, 4_000)];
+    let t = Typing {
+        min: ms(1_000),
+        max: ms(4_000),
+        per_char: ms(50),
+    };
+    let table = [
+        (0, 1_000),
+        (1, 1_000),
+        (20, 1_000),
+        (21, 1_050),
+        (50, 2_500),
+        (80, 4_000),
+        (10_000, 4_000),
+    ];
     for (chars, expected) in table {
         assert_eq!(typing_time(&t, chars), ms(expected), "{chars} chars");
     }
@@ -105,7 +144,12 @@ fn typing_grows_with_length_within_bounds() {
 #[test]
 fn random_durations_cover_the_closed_range() {
     let mut rng = StdRng::seed_from_u64(9);
-    let seen: std::collections::BTreeSet<_> = (0..2_000).map(|_| between(&mut rng, ms(5), ms(9))).collect();
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![ms(5), ms(6), ms(7), ms(8), ms(9)]);
+    let seen: std::collections::BTreeSet<_> = (0..2_000)
+        .map(|_| between(&mut rng, ms(5), ms(9)))
+        .collect();
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec![ms(5), ms(6), ms(7), ms(8), ms(9)]
+    );
     assert_eq!(between(&mut rng, ms(5), ms(5)), ms(5));
 }

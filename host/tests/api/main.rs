@@ -1,0 +1,12 @@
+//! In-process API tests: real HTTP against a whole gateway started in this process
+//! (`app::start` on `127.0.0.1:0`, simulator backend, tempdir SQLite). One module per area.
+
+mod support;
+
+mod auth;
+mod docs;
+mod envelope;
+mod messages;
+mod panics;
+mod rate_limits;
+mod session;
