@@ -34,16 +34,10 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Runs sends through the gate, the number check and the queue; results keep the items' order.
-pub async fn accept(
-    app: &App,
-    key_id: &str,
-    items: Vec<EnqueueItem>,
-) -> Result<Vec<ItemResult>, ApiError> {
+pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<Vec<ItemResult>, ApiError> {
     let status = app.session_status();
     if status.state.gate() == Gate::Unlinked {
-        let why = status
-            .last_error
-            .unwrap_or_else(|| "no linked session".into());
+        let why = status.last_error.unwrap_or_else(|| "no linked session".into());
         return Err(ApiError::NotConnected(format!(
             "{why}; open the dashboard and scan the QR"
         )));
@@ -62,26 +56,17 @@ pub async fn accept(
         let limit = app.config().antiban.daily_limit;
         let outcomes = app
             .store()
-            .enqueue(
-                key_id,
-                pending,
-                clock.today().to_string(),
-                limit,
-                clock.now_ms(),
-            )
+            .enqueue(key_id, pending, clock.today().to_string(), limit, clock.now_ms())
             .await?;
         let mut queued = 0;
         for (i, outcome) in indexes.into_iter().zip(outcomes) {
             results[i] = Some(match outcome {
                 EnqueueOutcome::Queued(message) => {
                     queued += 1;
-                    app.events()
-                        .publish(GatewayEvent::MessageQueued { id: message.id });
+                    app.events().publish(GatewayEvent::MessageQueued { id: message.id });
                     ItemResult::Queued(message)
                 }
-                EnqueueOutcome::Replayed { message, response } => {
-                    ItemResult::Replayed { message, response }
-                }
+                EnqueueOutcome::Replayed { message, response } => ItemResult::Replayed { message, response },
                 EnqueueOutcome::IdemMismatch => ItemResult::Refused(ApiError::invalid(
                     "Idempotency-Key",
                     "was already used in the last 24 hours with a different request",
@@ -105,15 +90,8 @@ pub async fn accept(
 
 /// Asks WhatsApp (through the cache) about every phone number; a failed check refuses nothing:
 /// the sender checks again before sending.
-async fn refuse_unknown_numbers(
-    app: &App,
-    items: &[EnqueueItem],
-    results: &mut [Option<ItemResult>],
-) {
-    let phones: Vec<PhoneNumber> = items
-        .iter()
-        .filter_map(|i| i.send.to.phone().cloned())
-        .collect();
+async fn refuse_unknown_numbers(app: &App, items: &[EnqueueItem], results: &mut [Option<ItemResult>]) {
+    let phones: Vec<PhoneNumber> = items.iter().filter_map(|i| i.send.to.phone().cloned()).collect();
     if phones.is_empty() {
         return;
     }

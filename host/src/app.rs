@@ -38,6 +38,7 @@ struct Inner {
     events: Events,
     sender: SenderHandle,
     metrics: PrometheusHandle,
+    shutdown: CancellationToken,
 }
 
 impl App {
@@ -77,6 +78,10 @@ impl App {
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
     }
+    /// Cancelled when the gateway starts to stop: long waits in handlers end with it.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
     pub fn validator(&self) -> Validator {
         Validator {
             max_text: self.inner.config.limits.max_text,
@@ -105,10 +110,7 @@ impl Running {
         tracing::info!("shutting down");
         self.shutdown.cancel();
         let all = futures_util::future::join_all(self.tasks);
-        if tokio::time::timeout(Duration::from_secs(15), all)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
             tracing::warn!("some tasks did not stop within 15s");
         }
         self.app.inner.session.shutdown().await;
@@ -118,12 +120,8 @@ impl Running {
 /// Starts every part of the gateway and binds the listener.
 pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyhow::Result<Running> {
     let store = Store::open(&config.storage.path)?;
-    std::fs::create_dir_all(&config.storage.media_dir).with_context(|| {
-        format!(
-            "creating the media folder {}",
-            config.storage.media_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.storage.media_dir)
+        .with_context(|| format!("creating the media folder {}", config.storage.media_dir.display()))?;
     let interrupted = store
         .recover_interrupted(config.antiban.resend_interrupted, clock.now_ms())
         .await?;
@@ -135,8 +133,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
 
     let (session, simulator): (Session, Option<Arc<Simulator>>) = match &config.backend {
         Backend::Simulator(sim) => {
-            let simulator =
-                Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
+            let simulator = Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
             (simulator.clone(), Some(simulator))
         }
         Backend::Web => (
@@ -148,10 +145,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         ),
     };
     let events = Events::default();
-    let verifier = Arc::new(NumberVerifier::new(
-        session.clone(),
-        config.antiban.verify_cache,
-    ));
+    let verifier = Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache));
     let shutdown = CancellationToken::new();
     let (sender_task, sender) = queue::spawn(
         SenderDeps {
@@ -168,12 +162,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let tls = config
-        .server
-        .tls
-        .as_ref()
-        .map(crate::http::tls_acceptor)
-        .transpose()?;
+    let tls = config.server.tls.as_ref().map(crate::http::tls_acceptor).transpose()?;
     let app = App {
         inner: Arc::new(Inner {
             limits: RateLimits::new(&config.limits),
@@ -186,6 +175,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
             events,
             sender,
             metrics: metrics_handle(),
+            shutdown: shutdown.clone(),
         }),
     };
     let router = crate::http::router(app.clone());
@@ -207,20 +197,14 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
 
 /// Without `WAPI_ADMIN_KEY`, the first start on an empty database creates one admin key, prints
 /// it once and writes it to `admin-key.txt` beside the database (mode 0600).
-async fn bootstrap_admin(
-    store: &Store,
-    config: &Config,
-    clock: &Clock,
-    key: Option<ApiKey>,
-) -> anyhow::Result<()> {
+async fn bootstrap_admin(store: &Store, config: &Config, clock: &Clock, key: Option<ApiKey>) -> anyhow::Result<()> {
     if let Some(key) = key {
         return Ok(auth::ensure_admin_key(store, &key, clock.now_ms()).await?);
     }
     if store.key_count().await? > 0 {
         return Ok(());
     }
-    let (key, _) =
-        auth::create_key(store, "admin (first start)", Role::Admin, clock.now_ms()).await?;
+    let (key, _) = auth::create_key(store, "admin (first start)", Role::Admin, clock.now_ms()).await?;
     let path = config
         .storage
         .path

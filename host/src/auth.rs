@@ -52,8 +52,7 @@ impl ApiKey {
     pub fn parse(text: &str) -> Option<Self> {
         let rest = text.strip_prefix("wapi_")?;
         let (id, secret) = rest.split_once('_')?;
-        let base62 =
-            |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        let base62 = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
         (base62(id, ID_LEN) && base62(secret, SECRET_LEN)).then(|| Self(text.to_string()))
     }
 
@@ -82,10 +81,7 @@ pub enum AuthError {
 
 /// Checks a presented key against the database (every time: a revocation counts on the very
 /// next request, even one made by `wapi keys revoke` from another process).
-pub async fn authenticate(
-    store: &Store,
-    presented: &str,
-) -> Result<(Principal, KeyRow), AuthError> {
+pub async fn authenticate(store: &Store, presented: &str) -> Result<(Principal, KeyRow), AuthError> {
     let key = ApiKey::parse(presented.trim()).ok_or(AuthError::Invalid)?;
     let row = store.find_key(key.id()).await?.ok_or(AuthError::Invalid)?;
     let matches: bool = key.hash().ct_eq(&row.hash).into();
@@ -103,12 +99,7 @@ pub async fn authenticate(
 }
 
 /// Creates and stores a new key, retrying on the (unlikely) clash of public ids.
-pub async fn create_key(
-    store: &Store,
-    name: &str,
-    role: Role,
-    now_ms: i64,
-) -> Result<(ApiKey, KeyRow), StoreError> {
+pub async fn create_key(store: &Store, name: &str, role: Role, now_ms: i64) -> Result<(ApiKey, KeyRow), StoreError> {
     loop {
         let key = ApiKey::generate();
         let row = KeyRow {
@@ -129,11 +120,7 @@ pub async fn create_key(
 /// Makes sure a given key exists as an active admin key (`WAPI_ADMIN_KEY`).
 pub async fn ensure_admin_key(store: &Store, key: &ApiKey, now_ms: i64) -> Result<(), StoreError> {
     match store.find_key(key.id()).await? {
-        Some(row)
-            if row.hash == key.hash() && row.revoked_at.is_none() && row.role == Role::Admin =>
-        {
-            Ok(())
-        }
+        Some(row) if row.hash == key.hash() && row.revoked_at.is_none() && row.role == Role::Admin => Ok(()),
         Some(_) => {
             tracing::warn!(
                 key = key.id(),

@@ -19,12 +19,7 @@ use crate::store::{RevokeOutcome, Role, Store};
 )]
 pub struct Cli {
     /// The configuration file.
-    #[arg(
-        long,
-        env = "WAPI_CONFIG",
-        default_value = "config.toml",
-        global = true
-    )]
+    #[arg(long, env = "WAPI_CONFIG", default_value = "config.toml", global = true)]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -62,8 +57,7 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 pub fn clock_from_env() -> anyhow::Result<Clock> {
     match std::env::var("WAPI_CLOCK_START") {
         Ok(text) if !text.is_empty() => {
-            let start = chrono::DateTime::parse_from_rfc3339(&text)
-                .context("WAPI_CLOCK_START must be RFC 3339")?;
+            let start = chrono::DateTime::parse_from_rfc3339(&text).context("WAPI_CLOCK_START must be RFC 3339")?;
             Ok(Clock::starting_at(start.to_utc()))
         }
         _ => Ok(Clock::system()),
@@ -73,9 +67,9 @@ pub fn clock_from_env() -> anyhow::Result<Clock> {
 /// `WAPI_ADMIN_KEY`, checked.
 pub fn admin_key_from_env() -> anyhow::Result<Option<ApiKey>> {
     match std::env::var("WAPI_ADMIN_KEY") {
-        Ok(text) if !text.is_empty() => ApiKey::parse(text.trim()).map(Some).context(
-            "WAPI_ADMIN_KEY must look like wapi_<8 letters or digits>_<32 letters or digits>",
-        ),
+        Ok(text) if !text.is_empty() => ApiKey::parse(text.trim())
+            .map(Some)
+            .context("WAPI_ADMIN_KEY must look like wapi_<8 letters or digits>_<32 letters or digits>"),
         _ => Ok(None),
     }
 }
@@ -96,19 +90,12 @@ pub async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", key.expose());
         }
         KeysCommand::List => {
-            println!(
-                "{:<10} {:<6} {:<8} {:<22} NAME",
-                "ID", "ROLE", "STATUS", "LAST USED"
-            );
+            println!("{:<10} {:<6} {:<8} {:<22} NAME", "ID", "ROLE", "STATUS", "LAST USED");
             for k in store.list_keys().await? {
-                let last = k.last_used_at.map_or("never".into(), |t| {
-                    crate::clock::rfc3339_ms(t)[..16].replace('T', " ")
-                });
-                let status = if k.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
+                let last = k
+                    .last_used_at
+                    .map_or("never".into(), |t| crate::clock::rfc3339_ms(t)[..16].replace('T', " "));
+                let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
                 println!(
                     "{:<10} {:<6} {:<8} {:<22} {}",
                     k.id,

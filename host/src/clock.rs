@@ -53,10 +53,7 @@ pub fn until_next_midnight(now: DateTime<Utc>) -> Duration {
         .date_naive()
         .checked_add_days(Days::new(1))
         .unwrap_or(now.date_naive());
-    let midnight = tomorrow
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or(now);
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
     (midnight - now).to_std().unwrap_or(Duration::ZERO)
 }
 
@@ -79,10 +76,7 @@ mod tests {
         assert_eq!(clock.until_midnight(), Duration::from_secs(2));
         tokio::time::advance(Duration::from_millis(2500)).await;
         assert_eq!(clock.today().to_string(), "2026-11-29");
-        assert_eq!(
-            clock.until_midnight(),
-            Duration::from_millis(86_400_000 - 500)
-        );
+        assert_eq!(clock.until_midnight(), Duration::from_millis(86_400_000 - 500));
     }
 
     #[test]

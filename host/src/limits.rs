@@ -12,8 +12,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::LimitsConfig;
 
-type Limiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type Limiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
@@ -73,11 +72,9 @@ struct Bucket {
 impl Bucket {
     fn new(limit: NonZeroU32, window: Duration, clock: &DefaultClock) -> Self {
         let period = (window / limit.get()).max(Duration::from_nanos(1));
-        let quota = Quota::with_period(period)
-            .expect("non-zero period")
-            .allow_burst(limit);
-        let limiter = RateLimiter::dashmap_with_clock(quota, clock.clone())
-            .with_middleware::<StateInformationMiddleware>();
+        let quota = Quota::with_period(period).expect("non-zero period").allow_burst(limit);
+        let limiter =
+            RateLimiter::dashmap_with_clock(quota, clock.clone()).with_middleware::<StateInformationMiddleware>();
         Self {
             limiter,
             limit,
@@ -160,10 +157,7 @@ mod tests {
         let refused = l.check(Budget::Send, "a");
         assert_eq!(refused.remaining, 0);
         // 2 per 900 s: one more every 450 s.
-        assert!(
-            (449..=450).contains(&refused.retry_after.unwrap()),
-            "{refused:?}"
-        );
+        assert!((449..=450).contains(&refused.retry_after.unwrap()), "{refused:?}");
         assert_eq!(l.check(Budget::Read, "a").retry_after, None);
         assert_eq!(l.check(Budget::Send, "b").retry_after, None);
     }

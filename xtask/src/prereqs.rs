@@ -17,10 +17,7 @@ enum Probe {
     /// An executable on PATH or in cargo's install folder.
     Program(&'static str),
     /// A rustup target in `rustup target list --installed`.
-    #[allow(
-        dead_code,
-        reason = "used once the WASM plugin fixtures need wasm32-wasip2"
-    )]
+    #[allow(dead_code, reason = "used once the WASM plugin fixtures need wasm32-wasip2")]
     RustTarget(&'static str),
 }
 
@@ -30,10 +27,7 @@ enum Install {
     /// `cargo install --locked` this crate into cargo's install folder.
     Cargo(&'static str),
     /// `rustup target add` this target.
-    #[allow(
-        dead_code,
-        reason = "used once the WASM plugin fixtures need wasm32-wasip2"
-    )]
+    #[allow(dead_code, reason = "used once the WASM plugin fixtures need wasm32-wasip2")]
     RustupTarget(&'static str),
 }
 
@@ -55,10 +49,7 @@ impl Prereq {
     }
 
     /// A compilation target of the Rust toolchain.
-    #[allow(
-        dead_code,
-        reason = "used once the WASM plugin fixtures need wasm32-wasip2"
-    )]
+    #[allow(dead_code, reason = "used once the WASM plugin fixtures need wasm32-wasip2")]
     pub const fn rustup_target(target: &'static str) -> Self {
         Self {
             probe: Probe::RustTarget(target),
@@ -100,16 +91,11 @@ pub fn ensure_one(prereq: &Prereq) -> Result<()> {
     let name = prereq.name();
     match prereq.install {
         Install::Apt(packages) => {
-            println!(
-                "xtask: installing {name}: apt-get install -y {}",
-                packages.join(" ")
-            );
+            println!("xtask: installing {name}: apt-get install -y {}", packages.join(" "));
             apt_install(packages)?;
         }
         Install::Cargo(krate) => {
-            println!(
-                "xtask: installing {name}: cargo install {krate} --locked (this compiles it; minutes)"
-            );
+            println!("xtask: installing {name}: cargo install {krate} --locked (this compiles it; minutes)");
             run_inherited(Command::new(paths::cargo()).args(["install", krate, "--locked"]))?;
         }
         Install::RustupTarget(target) => {
@@ -125,9 +111,7 @@ pub fn ensure_one(prereq: &Prereq) -> Result<()> {
 }
 
 fn run_inherited(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("starting {command:?}"))?;
+    let status = command.status().with_context(|| format!("starting {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed ({status})");
     }
@@ -143,8 +127,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     let Err(output) = apt_get(&args)? else {
         return Ok(());
     };
-    let stale_lists = output.contains("Unable to locate package")
-        || output.contains("has no installation candidate");
+    let stale_lists = output.contains("Unable to locate package") || output.contains("has no installation candidate");
     if !stale_lists || APT_UPDATED.swap(true, Ordering::SeqCst) {
         bail!("apt-get install {} failed:\n{output}", packages.join(" "));
     }

@@ -13,9 +13,7 @@ use super::dto::MessageDto;
 use super::messages::text_fingerprint;
 use crate::accept::{ItemResult, accept};
 use crate::app::App;
-use crate::http::{
-    ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok,
-};
+use crate::http::{ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok};
 use crate::send::{FieldError, SendRequest};
 use crate::store::{EnqueueItem, IdemClaim};
 
@@ -64,9 +62,7 @@ pub struct BatchItemResult {
 impl BatchItemResult {
     fn refused(index: usize, e: &ApiError) -> Self {
         let details = match e {
-            ApiError::Invalid { details, .. } | ApiError::BadRequest { details, .. } => {
-                Some(details.clone())
-            }
+            ApiError::Invalid { details, .. } | ApiError::BadRequest { details, .. } => Some(details.clone()),
             _ => None,
         };
         Self {
@@ -127,17 +123,15 @@ pub async fn batch(
             let replayed = matches!(outcome, ItemResult::Replayed { .. });
             all_replayed &= replayed;
             results[index] = Some(match outcome {
-                ItemResult::Queued(m) | ItemResult::Replayed { message: m, .. } => {
-                    BatchItemResult {
-                        index,
-                        success: true,
-                        message: Some(MessageDto::from_record(&m)),
-                        replayed,
-                        error: None,
-                        code: None,
-                        details: None,
-                    }
-                }
+                ItemResult::Queued(m) | ItemResult::Replayed { message: m, .. } => BatchItemResult {
+                    index,
+                    success: true,
+                    message: Some(MessageDto::from_record(&m)),
+                    replayed,
+                    error: None,
+                    code: None,
+                    details: None,
+                },
                 ItemResult::Refused(e) => BatchItemResult::refused(index, &e),
             });
         }
@@ -148,12 +142,7 @@ pub async fn batch(
         .collect();
     let queued = items.iter().filter(|r| r.success && !r.replayed).count();
     let refused = items.iter().filter(|r| !r.success).count();
-    let mut response = ok(BatchResult {
-        items,
-        queued,
-        refused,
-    })
-    .into_response();
+    let mut response = ok(BatchResult { items, queued, refused }).into_response();
     if all_replayed {
         response
             .headers_mut()
@@ -162,12 +151,7 @@ pub async fn batch(
     Ok(response)
 }
 
-fn validate_item(
-    app: &App,
-    index: usize,
-    item: BatchItem,
-    base_key: Option<&str>,
-) -> Result<EnqueueItem, ApiError> {
+fn validate_item(app: &App, index: usize, item: BatchItem, base_key: Option<&str>) -> Result<EnqueueItem, ApiError> {
     let prefix = format!("items[{index}].");
     let key = match (item.idempotency_key, base_key) {
         (Some(key), _) => Some(key),

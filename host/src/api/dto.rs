@@ -117,12 +117,7 @@ impl KeyDto {
             role: k.role,
             created_at: rfc3339_ms(k.created_at),
             last_used_at: k.last_used_at.map(rfc3339_ms),
-            status: if k.revoked_at.is_some() {
-                "revoked"
-            } else {
-                "active"
-            }
-            .into(),
+            status: if k.revoked_at.is_some() { "revoked" } else { "active" }.into(),
             revoked_at: k.revoked_at.map(rfc3339_ms),
         }
     }

@@ -84,11 +84,7 @@ pub async fn create(
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn revoke(
-    State(app): State<App>,
-    Admin(admin): Admin,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn revoke(State(app): State<App>, Admin(admin): Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     match app.store().revoke_key(&id, app.clock().now_ms()).await? {
         RevokeOutcome::Revoked(row) => {
             tracing::info!(key = %row.id, by = %admin.key_id, "key revoked");

@@ -49,11 +49,7 @@ pub struct MediaUpload {
         (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn send_media(
-    State(app): State<App>,
-    Sender(principal): Sender,
-    req: Request,
-) -> Result<Response, ApiError> {
+pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: Request) -> Result<Response, ApiError> {
     let idem = idempotency_key(req.headers())?;
     let multipart = Multipart::from_request(req, &())
         .await
@@ -62,10 +58,7 @@ pub async fn send_media(
                 "send multipart/form-data with the fields file, to and caption ({})",
                 e.body_text()
             ),
-            details: vec![FieldError::new(
-                "Content-Type",
-                "must be multipart/form-data",
-            )],
+            details: vec![FieldError::new("Content-Type", "must be multipart/form-data")],
         })?;
     let upload = read_upload(&app, multipart).await?;
     let (send, file_hash) = match validate(&app, &upload) {
@@ -137,10 +130,7 @@ async fn read_upload(app: &App, mut multipart: Multipart) -> Result<Upload, ApiE
                 other => {
                     return Err(ApiError::BadRequest {
                         message: format!("unknown field {other:?}; expected file, to and caption"),
-                        details: vec![FieldError::new(
-                            other,
-                            "is not a known field (file, to, caption)",
-                        )],
+                        details: vec![FieldError::new(other, "is not a known field (file, to, caption)")],
                     });
                 }
             }
@@ -176,11 +166,7 @@ async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 3
         .content_type()
         .filter(|m| !m.is_empty() && *m != "application/octet-stream")
         .map(str::to_string)
-        .unwrap_or_else(|| {
-            mime_guess::from_path(&file_name)
-                .first_or_octet_stream()
-                .to_string()
-        });
+        .unwrap_or_else(|| mime_guess::from_path(&file_name).first_or_octet_stream().to_string());
     let path = upload_path(&app.config().storage.media_dir);
     let mut out = tokio::fs::File::create(&path)
         .await
@@ -279,9 +265,5 @@ fn upload_path(dir: &Path) -> PathBuf {
 fn sanitize_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.trim().is_empty() {
-        "file".into()
-    } else {
-        clean
-    }
+    if clean.trim().is_empty() { "file".into() } else { clean }
 }

@@ -11,14 +11,10 @@ use super::dto::{MessageDto, MessagePage};
 use crate::accept::{ItemResult, accept, fingerprint};
 use crate::app::App;
 use crate::events::GatewayEvent;
-use crate::http::{
-    ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok,
-};
+use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok};
 use crate::queue::remove_media;
 use crate::send::{FieldError, SendRequest};
-use crate::store::{
-    CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor,
-};
+use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor};
 
 /// Send a text message.
 ///
@@ -117,11 +113,7 @@ pub fn replay(message: &MessageRecord, first: Option<String>) -> Response {
                 .pointer("/data/status")
                 .and_then(Value::as_str)
                 .is_some_and(|s| s == "queued" || s == "sending");
-            let status = if queued {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            };
+            let status = if queued { StatusCode::ACCEPTED } else { StatusCode::OK };
             (status, axum::Json(body)).into_response()
         }
         None => message_response(&MessageDto::from_record(message)),
@@ -166,13 +158,12 @@ async fn wait_for_send(
             }
         }
     };
-    let _ = tokio::time::timeout(app.config().antiban.sync_wait, done).await;
-    Ok(app
-        .store()
-        .message(id)
-        .await?
-        .map(|(m, _)| m)
-        .unwrap_or(message))
+    // A stop ends the wait too: the client gets `queued` rather than a dropped connection.
+    tokio::select! {
+        _ = tokio::time::timeout(app.config().antiban.sync_wait, done) => {}
+        _ = app.shutdown().cancelled() => {}
+    }
+    Ok(app.store().message(id).await?.map(|(m, _)| m).unwrap_or(message))
 }
 
 /// Queue and history.
@@ -192,11 +183,7 @@ async fn wait_for_send(
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(
-    State(app): State<App>,
-    _caller: Reader,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
+pub async fn list(State(app): State<App>, _caller: Reader, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let filter = parse_list_query(query.as_deref().unwrap_or(""))?;
     let page = app.store().list(filter).await?;
     let items = page.items.iter().map(MessageDto::from_record).collect();
@@ -208,11 +195,10 @@ pub async fn list(
 }
 
 fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query).map_err(|_| ApiError::BadRequest {
-            message: "the query string is malformed".into(),
-            details: vec![],
-        })?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| ApiError::BadRequest {
+        message: "the query string is malformed".into(),
+        details: vec![],
+    })?;
     let mut filter = ListFilter {
         limit: 50,
         ..Default::default()
@@ -228,16 +214,10 @@ fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
                 )),
             },
             "cursor" if valid_cursor(&value) => filter.cursor = Some(value),
-            "cursor" => errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor this server gave out",
-            )),
+            "cursor" => errors.push(FieldError::new("cursor", "is not a cursor this server gave out")),
             "limit" => match value.parse::<u32>() {
                 Ok(n @ 1..=500) => filter.limit = n,
-                _ => errors.push(FieldError::new(
-                    "limit",
-                    "must be a whole number from 1 to 500",
-                )),
+                _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 500")),
             },
             other => errors.push(FieldError::new(
                 other,
@@ -257,12 +237,7 @@ fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
 
 fn message_id(text: &str) -> Result<i64, ApiError> {
     Some(text)
-        .filter(|t| {
-            !t.is_empty()
-                && t.len() <= 18
-                && t.bytes().all(|b| b.is_ascii_digit())
-                && !t.starts_with('0')
-        })
+        .filter(|t| !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()) && !t.starts_with('0'))
         .and_then(|t| t.parse::<i64>().ok())
         .ok_or_else(|| ApiError::NotFound(format!("no message with id {text:?}")))
 }
@@ -277,11 +252,7 @@ fn message_id(text: &str) -> Result<i64, ApiError> {
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn get(
-    State(app): State<App>,
-    _caller: Reader,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = message_id(&id)?;
     let (message, history) = app
         .store()

@@ -33,10 +33,7 @@ pub fn routes(app: &App) -> Router<App> {
             post(media::send_media).layer(DefaultBodyLimit::max(media_limit)),
         )
         .route("/api/messages/batch", post(batch::batch))
-        .route(
-            "/api/messages/{id}",
-            get(messages::get).delete(messages::cancel),
-        )
+        .route("/api/messages/{id}", get(messages::get).delete(messages::cancel))
         .route("/api/numbers/check", post(numbers::check))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
@@ -46,10 +43,7 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/docs/{*tail}", get(docs::docs_file))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .route(
-            "/",
-            get(|| async { axum::response::Redirect::temporary("/docs/") }),
-        );
+        .route("/", get(|| async { axum::response::Redirect::temporary("/docs/") }));
     if app.simulator().is_some() {
         api = api.route("/api/simulator", post(simulator::act));
     }

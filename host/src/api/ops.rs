@@ -17,11 +17,7 @@ pub async fn metrics(State(app): State<App>) -> Response {
     metrics::gauge!("wapi_queue_depth").set(app.store().pending() as f64);
     let state = app.session_status().state;
     for s in crate::whatsapp::ALL_STATES {
-        metrics::gauge!("wapi_session_state", "state" => s.as_str()).set(if s == state {
-            1.0
-        } else {
-            0.0
-        });
+        metrics::gauge!("wapi_session_state", "state" => s.as_str()).set(if s == state { 1.0 } else { 0.0 });
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

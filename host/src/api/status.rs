@@ -79,9 +79,7 @@ pub async fn status(State(app): State<App>, Reader(caller): Reader) -> Result<Re
     Ok(ok(StatusDto {
         connection: ConnectionDto {
             state: session.state,
-            since: session
-                .since
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            since: session.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             last_error: session.last_error,
             number: session.number,
             backend: app.backend_name().into(),

@@ -117,10 +117,7 @@ pub(super) fn resolve(raw: RawConfig, base: &Path) -> Result<Config, ConfigError
                 "human" | "" => false,
                 "json" => true,
                 other => {
-                    return Err(invalid(
-                        "log.format",
-                        format!("`{other}` is not human or json"),
-                    ));
+                    return Err(invalid("log.format", format!("`{other}` is not human or json")));
                 }
             },
             level: raw.log.level.clone(),
@@ -141,26 +138,15 @@ fn resolve_server(raw: &RawConfig, base: &Path) -> Result<ServerConfig, ConfigEr
             key: absolute(base, &s.tls_key),
         }),
         (false, true) => {
-            return Err(invalid(
-                "server.tls_key",
-                "tls_cert is set, so tls_key must be too",
-            ));
+            return Err(invalid("server.tls_key", "tls_cert is set, so tls_key must be too"));
         }
         (true, false) => {
-            return Err(invalid(
-                "server.tls_cert",
-                "tls_key is set, so tls_cert must be too",
-            ));
+            return Err(invalid("server.tls_cert", "tls_key is set, so tls_cert must be too"));
         }
     };
     let public_url = s.public_url.trim().trim_end_matches('/');
-    if !public_url.is_empty()
-        && !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-    {
-        return Err(invalid(
-            "server.public_url",
-            "must start with http:// or https://",
-        ));
+    if !public_url.is_empty() && !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        return Err(invalid("server.public_url", "must start with http:// or https://"));
     }
     Ok(ServerConfig {
         listen,
@@ -230,9 +216,7 @@ fn resolve_antiban(raw: &RawConfig) -> Result<AntiBan, ConfigError> {
 
 fn resolve_limits(raw: &RawConfig) -> Result<LimitsConfig, ConfigError> {
     let l = &raw.limits;
-    let nonzero = |key: &'static str, v: u32| {
-        NonZeroU32::new(v).ok_or_else(|| invalid(key, "must be at least 1"))
-    };
+    let nonzero = |key: &'static str, v: u32| NonZeroU32::new(v).ok_or_else(|| invalid(key, "must be at least 1"));
     let window = duration("limits.window", &l.window)?;
     if window.is_zero() {
         return Err(invalid("limits.window", "must be longer than zero"));
@@ -242,10 +226,7 @@ fn resolve_limits(raw: &RawConfig) -> Result<LimitsConfig, ConfigError> {
         return Err(invalid("limits.max_batch", "must be between 1 and 500"));
     }
     if l.max_text == 0 || l.max_text > 65_536 {
-        return Err(invalid(
-            "limits.max_text",
-            "must be between 1 and 65536 characters",
-        ));
+        return Err(invalid("limits.max_text", "must be between 1 and 65536 characters"));
     }
     Ok(LimitsConfig {
         sends_per_window: nonzero("limits.requests_per_window", l.requests_per_window)?,
@@ -286,10 +267,7 @@ fn size(key: &'static str, text: &str) -> Result<u64, ConfigError> {
 
 fn ordered(key: &'static str, low: Duration, high: Duration) -> Result<(), ConfigError> {
     if high < low {
-        return Err(invalid(
-            key,
-            format!("{high:?} is below its minimum {low:?}"),
-        ));
+        return Err(invalid(key, format!("{high:?} is below its minimum {low:?}")));
     }
     Ok(())
 }

@@ -42,10 +42,7 @@ fn the_shipped_config_toml_resolves_to_the_documented_defaults() {
 fn refusals_name_the_key() {
     let cases = [
         ("[antiban]\nmin_gap = \"abc\"", "antiban.min_gap"),
-        (
-            "[antiban]\nmin_gap = \"10s\"\nmax_gap = \"5s\"",
-            "antiban.max_gap",
-        ),
+        ("[antiban]\nmin_gap = \"10s\"\nmax_gap = \"5s\"", "antiban.max_gap"),
         ("[antiban]\ndaily_limit = 0", "antiban.daily_limit"),
         ("[antiban]\nmin_gapp = \"1s\"", "min_gapp"),
         ("[server]\nlisten = \"nowhere\"", "server.listen"),
@@ -56,10 +53,7 @@ fn refusals_name_the_key() {
             "not_on_whatsapp",
         ),
         ("[limits]\nmax_upload = \"lots\"", "limits.max_upload"),
-        (
-            "[limits]\nrequests_per_window = 0",
-            "limits.requests_per_window",
-        ),
+        ("[limits]\nrequests_per_window = 0", "limits.requests_per_window"),
         ("[limits]\nmax_batch = 501", "limits.max_batch"),
         ("[log]\nformat = \"xml\"", "log.format"),
         ("[nope]\nx = 1", "nope"),
@@ -107,8 +101,6 @@ fn environment_and_dotenv_override_the_file() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = load(Path::new("/nonexistent/wapi.toml"))
-        .unwrap_err()
-        .to_string();
+    let err = load(Path::new("/nonexistent/wapi.toml")).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/wapi.toml"), "{err}");
 }

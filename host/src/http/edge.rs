@@ -66,27 +66,20 @@ pub async fn edge(mut req: Request, next: Next) -> Response<Body> {
         response = replace_body(response, envelope_for_status(status));
     }
     let headers = response.headers_mut();
-    headers.insert(
-        REQUEST_ID,
-        HeaderValue::from_str(&id).expect("request ids are ASCII"),
-    );
+    headers.insert(REQUEST_ID, HeaderValue::from_str(&id).expect("request ids are ASCII"));
     if let Some(info) = *ctx.rate.lock().expect("rate slot") {
         headers.insert(
             "ratelimit-policy",
             HeaderValue::from_str(&info.policy_header()).expect("ascii"),
         );
-        headers.insert(
-            "ratelimit",
-            HeaderValue::from_str(&info.state_header()).expect("ascii"),
-        );
+        headers.insert("ratelimit", HeaderValue::from_str(&info.state_header()).expect("ascii"));
     }
     security_headers(headers, path.starts_with("/api/"));
     let elapsed = started.elapsed();
     let code = status.as_u16().to_string();
     metrics::counter!("wapi_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => code)
         .increment(1);
-    metrics::histogram!("wapi_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    metrics::histogram!("wapi_http_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::debug!(
             status = status.as_u16(),
@@ -103,10 +96,7 @@ fn request_id(req: &Request) -> String {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_string)
         .unwrap_or_else(|| format!("{:016x}", rand::rng().random::<u64>()))
@@ -122,19 +112,15 @@ fn is_json(response: &Response<Body>) -> bool {
 
 fn replace_body(response: Response<Body>, body: serde_json::Value) -> Response<Body> {
     let (mut parts, _) = response.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 fn security_headers(headers: &mut axum::http::HeaderMap, api: bool) {
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     if api {

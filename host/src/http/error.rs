@@ -87,16 +87,10 @@ pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
 pub enum ApiError {
     /// 400: the body is not JSON of the expected shape.
     #[error("{message}")]
-    BadRequest {
-        message: String,
-        details: Vec<FieldError>,
-    },
+    BadRequest { message: String, details: Vec<FieldError> },
     /// 422: well-formed, but fields are invalid.
     #[error("{message}")]
-    Invalid {
-        message: String,
-        details: Vec<FieldError>,
-    },
+    Invalid { message: String, details: Vec<FieldError> },
     #[error("{0}")]
     Unauthorized(String),
     #[error("this endpoint needs an admin key")]
@@ -178,13 +172,9 @@ impl ApiError {
 
     fn data(&self) -> Option<Value> {
         match self {
-            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => {
-                Some(json!({ "details": details }))
-            }
+            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => Some(json!({ "details": details })),
             Self::RateLimited(info) => Some(json!({ "retryAfter": info.retry_after })),
-            Self::DailyLimit { retry_after, limit } => {
-                Some(json!({ "retryAfter": retry_after, "dailyLimit": limit }))
-            }
+            Self::DailyLimit { retry_after, limit } => Some(json!({ "retryAfter": retry_after, "dailyLimit": limit })),
             _ => None,
         }
     }
@@ -234,12 +224,9 @@ pub fn envelope_for_status(status: StatusCode) -> Value {
             "method not allowed on this route; see the Allow header".into(),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::UploadError, "request body too large".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE
-        | StatusCode::BAD_REQUEST
-        | StatusCode::UNPROCESSABLE_ENTITY => (
-            ErrorCode::ValidationError,
-            "the request could not be read".into(),
-        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            (ErrorCode::ValidationError, "the request could not be read".into())
+        }
         s if s.is_server_error() => (ErrorCode::Internal, "internal error".into()),
         s => (
             ErrorCode::ValidationError,

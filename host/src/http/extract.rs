@@ -68,20 +68,12 @@ where
 
 /// Authenticates (401 costs nothing), checks the role (403 costs nothing), then charges the
 /// budget (429 when spent).
-async fn authorize(
-    parts: &Parts,
-    app: &App,
-    budget: Budget,
-    admin: bool,
-) -> Result<Principal, ApiError> {
+async fn authorize(parts: &Parts, app: &App, budget: Budget, admin: bool) -> Result<Principal, ApiError> {
     let presented = presented_key(&parts.headers)?;
-    let (principal, row) =
-        auth::authenticate(app.store(), &presented)
-            .await
-            .map_err(|e| match e {
-                AuthError::Invalid => ApiError::Unauthorized("invalid or revoked API key".into()),
-                AuthError::Store(e) => e.into(),
-            })?;
+    let (principal, row) = auth::authenticate(app.store(), &presented).await.map_err(|e| match e {
+        AuthError::Invalid => ApiError::Unauthorized("invalid or revoked API key".into()),
+        AuthError::Store(e) => e.into(),
+    })?;
     if admin && !principal.is_admin() {
         return Err(ApiError::AdminRequired);
     }
@@ -116,13 +108,9 @@ fn presented_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let bearer = match text(header::AUTHORIZATION) {
         None => None,
         Some(value) => match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                Some(token.trim().to_string())
-            }
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim().to_string()),
             _ => {
-                return Err(ApiError::Unauthorized(
-                    "Authorization must be `Bearer <key>`".into(),
-                ));
+                return Err(ApiError::Unauthorized("Authorization must be `Bearer <key>`".into()));
             }
         },
     };
@@ -151,8 +139,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|essence| {
                 let essence = essence.trim().to_ascii_lowercase();
-                essence == "application/json"
-                    || (essence.starts_with("application/") && essence.ends_with("+json"))
+                essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::BadRequest {
@@ -213,17 +200,9 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let bad = || {
-        ApiError::invalid(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters",
-        )
-    };
+    let bad = || ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters");
     let text = value.to_str().map_err(|_| bad())?.trim();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
+    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
     if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }

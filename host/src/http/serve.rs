@@ -38,12 +38,8 @@ pub fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         "server.tls_cert: no certificate in {}",
         files.cert.display()
     );
-    let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| {
-        format!(
-            "server.tls_key: no PEM private key in {}",
-            files.key.display()
-        )
-    })?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .with_context(|| format!("server.tls_key: no PEM private key in {}", files.key.display()))?;
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
@@ -53,12 +49,7 @@ pub fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains open connections.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<TlsAcceptor>,
-    shutdown: CancellationToken,
-) {
+pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAcceptor>, shutdown: CancellationToken) {
     let service = TowerToHyperService::new(router);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -81,45 +72,29 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (service, builder, watcher, tls) = (
-            service.clone(),
-            builder.clone(),
-            graceful.watcher(),
-            tls.clone(),
-        );
+        let (service, builder, watcher, tls) = (service.clone(), builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             let result = match tls {
                 None => {
                     watcher
-                        .watch(
-                            builder
-                                .serve_connection(TokioIo::new(stream), service)
-                                .into_owned(),
-                        )
+                        .watch(builder.serve_connection(TokioIo::new(stream), service).into_owned())
                         .await
                 }
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(stream)) => {
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection(TokioIo::new(stream), service)
-                                        .into_owned(),
-                                )
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service).into_owned())
+                            .await
                     }
-                }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -127,10 +102,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
 }

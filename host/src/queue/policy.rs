@@ -70,9 +70,7 @@ impl Pacer {
         match input.gate {
             Gate::Unlinked => Decision::Held,
             Gate::Paused => Decision::Paused,
-            Gate::Open if input.sent_today >= cfg.daily_limit => {
-                Decision::DailyCap(input.until_midnight)
-            }
+            Gate::Open if input.sent_today >= cfg.daily_limit => Decision::DailyCap(input.until_midnight),
             Gate::Open if input.now < self.next_start => Decision::WaitUntil(self.next_start),
             Gate::Open => Decision::Send,
         }
@@ -95,9 +93,7 @@ impl Pacer {
 
 /// How long "typing…" shows before a text of `chars` characters.
 pub fn typing_time(typing: &Typing, chars: usize) -> Duration {
-    let per_char = typing
-        .per_char
-        .saturating_mul(u32::try_from(chars).unwrap_or(u32::MAX));
+    let per_char = typing.per_char.saturating_mul(u32::try_from(chars).unwrap_or(u32::MAX));
     per_char.clamp(typing.min, typing.max)
 }
 

@@ -98,10 +98,7 @@ impl Sender {
         tracing::info!("sender stopped");
     }
 
-    async fn step(
-        &mut self,
-        session: &mut watch::Receiver<SessionStatus>,
-    ) -> Result<(), StoreError> {
+    async fn step(&mut self, session: &mut watch::Receiver<SessionStatus>) -> Result<(), StoreError> {
         let gate = session.borrow_and_update().state.gate();
         let sent_today = self.sent_today().await?;
         let now = Instant::now();
@@ -177,12 +174,7 @@ impl Sender {
         let now_ms = || self.deps.clock.now_ms();
         let Some((to, content)) = outgoing_parts(&head) else {
             store
-                .mark_failed(
-                    head.id,
-                    Status::Queued,
-                    "stored message is unreadable".into(),
-                    now_ms(),
-                )
+                .mark_failed(head.id, Status::Queued, "stored message is unreadable".into(), now_ms())
                 .await?;
             return Ok(());
         };
@@ -264,9 +256,7 @@ impl Sender {
                 self.finish(&head, Err(e.to_string()));
             }
         }
-        let pause = self
-            .pacer
-            .after_send(&self.deps.antiban, Instant::now(), &mut self.rng);
+        let pause = self.pacer.after_send(&self.deps.antiban, Instant::now(), &mut self.rng);
         match pause {
             Pause::Cooldown(d) => tracing::info!(seconds = d.as_secs_f32(), "cool-down"),
             Pause::Gap(d) => tracing::debug!(seconds = d.as_secs_f32(), "gap"),
@@ -280,18 +270,12 @@ impl Sender {
             Ok(wa_id) => {
                 tracing::info!(id = message.id, to = %message.recipient, %wa_id, "sent");
                 metrics::counter!("wapi_sends_total", "outcome" => "sent").increment(1);
-                GatewayEvent::MessageSent {
-                    id: message.id,
-                    wa_id,
-                }
+                GatewayEvent::MessageSent { id: message.id, wa_id }
             }
             Err(reason) => {
                 tracing::warn!(id = message.id, to = %message.recipient, %reason, "send failed");
                 metrics::counter!("wapi_sends_total", "outcome" => "failed").increment(1);
-                GatewayEvent::MessageFailed {
-                    id: message.id,
-                    reason,
-                }
+                GatewayEvent::MessageFailed { id: message.id, reason }
             }
         };
         self.deps.events.publish(event);

@@ -118,11 +118,7 @@ impl Rig {
 
     /// Waits for `n` final message events, without timers of its own (so the paused clock
     /// only moves for the sender's own waits).
-    async fn finals(
-        &self,
-        rx: &mut tokio::sync::broadcast::Receiver<GatewayEvent>,
-        n: usize,
-    ) -> Vec<GatewayEvent> {
+    async fn finals(&self, rx: &mut tokio::sync::broadcast::Receiver<GatewayEvent>, n: usize) -> Vec<GatewayEvent> {
         let mut seen = Vec::new();
         while seen.len() < n {
             let event = rx.recv().await.unwrap();
@@ -172,11 +168,7 @@ async fn sends_go_one_at_a_time_in_order_with_gaps_typing_and_cooldowns() {
     for (i, (time, text, typing_ms, _)) in record.iter().enumerate() {
         // typing_ms runs from "composing" to the send's end: the typing time plus the send itself.
         let expected = crate::queue::policy::typing_time(&typing, text.chars().count()) + ms(3);
-        assert_eq!(
-            *typing_ms,
-            expected.as_millis() as u64,
-            "typing before send {i}"
-        );
+        assert_eq!(*typing_ms, expected.as_millis() as u64, "typing before send {i}");
         let before = if i == 0 { started } else { record[i - 1].0 };
         let pause = (*time - before).to_std().unwrap() - ms(*typing_ms);
         let (low, high) = if i > 0 && i % 4 == 0 {
@@ -194,12 +186,8 @@ async fn sends_go_one_at_a_time_in_order_with_gaps_typing_and_cooldowns() {
 #[tokio::test(start_paused = true)]
 async fn the_daily_cap_holds_sends_until_utc_midnight() {
     let rig = Rig::new("2026-11-28T23:59:00Z", &[]);
-    rig.enqueue(&[
-        ("15551234567", "a"),
-        ("15551234567", "b"),
-        ("15551234567", "c"),
-    ])
-    .await;
+    rig.enqueue(&[("15551234567", "a"), ("15551234567", "b"), ("15551234567", "c")])
+        .await;
     let mut rx = rig.events.subscribe();
     let mut cfg = antiban();
     cfg.daily_limit = 2;
@@ -240,12 +228,8 @@ async fn numbers_not_on_whatsapp_fail_without_typing_or_a_gap() {
 #[tokio::test(start_paused = true)]
 async fn a_disconnect_pauses_the_queue_and_a_logout_holds_it() {
     let rig = Rig::new("2026-11-28T10:00:00Z", &[]);
-    rig.enqueue(&[
-        ("15551234567", "a"),
-        ("15551234567", "b"),
-        ("15551234567", "c"),
-    ])
-    .await;
+    rig.enqueue(&[("15551234567", "a"), ("15551234567", "b"), ("15551234567", "c")])
+        .await;
     let mut rx = rig.events.subscribe();
     rig.start(antiban());
     rig.finals(&mut rx, 1).await;

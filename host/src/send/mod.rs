@@ -43,12 +43,7 @@ impl MessageKind {
 
     /// The media kind WhatsApp shows for a MIME type; anything unknown travels as a document.
     pub fn from_mime(mime: &str) -> Self {
-        let essence = mime
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.split('/').next() {
             Some("image") if essence != "image/svg+xml" => Self::Image,
             Some("audio") => Self::Audio,

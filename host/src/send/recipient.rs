@@ -9,9 +9,7 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.starts_with('+') {
-            return Err(
-                "write the number without `+`: digits with country code, e.g. 923001234567".into(),
-            );
+            return Err("write the number without `+`: digits with country code, e.g. 923001234567".into());
         }
         if !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err("must be digits only, with country code, e.g. 923001234567".into());
@@ -45,9 +43,7 @@ impl GroupJid {
                 .split('-')
                 .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
         if !valid {
-            return Err(
-                "a group JID is digits (optionally two parts joined by -) followed by @g.us".into(),
-            );
+            return Err("a group JID is digits (optionally two parts joined by -) followed by @g.us".into());
         }
         Ok(Self(text.to_string()))
     }

@@ -36,23 +36,11 @@ fn recipients_refuse_what_whatsapp_cannot_route() {
 #[test]
 fn media_kind_follows_the_mime_type() {
     assert_eq!(MessageKind::from_mime("image/png"), MessageKind::Image);
-    assert_eq!(
-        MessageKind::from_mime("IMAGE/JPEG; q=1"),
-        MessageKind::Image
-    );
-    assert_eq!(
-        MessageKind::from_mime("image/svg+xml"),
-        MessageKind::Document
-    );
-    assert_eq!(
-        MessageKind::from_mime("audio/ogg; codecs=opus"),
-        MessageKind::Audio
-    );
+    assert_eq!(MessageKind::from_mime("IMAGE/JPEG; q=1"), MessageKind::Image);
+    assert_eq!(MessageKind::from_mime("image/svg+xml"), MessageKind::Document);
+    assert_eq!(MessageKind::from_mime("audio/ogg; codecs=opus"), MessageKind::Audio);
     assert_eq!(MessageKind::from_mime("video/mp4"), MessageKind::Video);
-    assert_eq!(
-        MessageKind::from_mime("application/pdf"),
-        MessageKind::Document
-    );
+    assert_eq!(MessageKind::from_mime("application/pdf"), MessageKind::Document);
     assert_eq!(MessageKind::from_mime(""), MessageKind::Document);
 }
 
@@ -77,18 +65,12 @@ fn validation_names_every_bad_field() {
         text: Some("  \n".into()),
         ..Default::default()
     };
-    assert_eq!(
-        v.text(&blank, "").unwrap_err()[0].message,
-        "must not be empty"
-    );
+    assert_eq!(v.text(&blank, "").unwrap_err()[0].message, "must not be empty");
 
     let ok = SendRequest {
         to: Some("15551234567".into()),
         text: Some("héllo".into()),
         ..Default::default()
     };
-    assert_eq!(
-        v.text(&ok, "").unwrap().content,
-        Content::Text("héllo".into())
-    );
+    assert_eq!(v.text(&ok, "").unwrap().content, Content::Text("héllo".into()));
 }

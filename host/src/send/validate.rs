@@ -83,12 +83,7 @@ impl Validator {
     }
 
     /// Checks the recipient field; records an error and returns `None` when it is bad.
-    pub fn recipient(
-        &self,
-        to: Option<&str>,
-        field: &str,
-        errors: &mut Vec<FieldError>,
-    ) -> Option<Recipient> {
+    pub fn recipient(&self, to: Option<&str>, field: &str, errors: &mut Vec<FieldError>) -> Option<Recipient> {
         match to {
             None => {
                 errors.push(FieldError::new(field, "is required"));

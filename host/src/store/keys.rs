@@ -4,9 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -107,7 +105,9 @@ impl Store {
         let (id, session) = (id.to_string(), self.session().to_string());
         self.write(move |c| {
             let select = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1");
-            let Some(key) = c.query_row(&select, [&id], from_row).optional()? else { return Ok(RevokeOutcome::NotFound) };
+            let Some(key) = c.query_row(&select, [&id], from_row).optional()? else {
+                return Ok(RevokeOutcome::NotFound);
+            };
             if key.role == Role::Admin && key.revoked_at.is_none() {
                 let admins: i64 = c.query_row(
                     "SELECT COUNT(*) FROM api_keys WHERE session = ?1 AND role = 'admin' AND revoked_at IS NULL",
@@ -118,7 +118,10 @@ impl Store {
                     return Ok(RevokeOutcome::LastAdmin);
                 }
             }
-            c.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now_ms])?;
+            c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now_ms],
+            )?;
             Ok(RevokeOutcome::Revoked(c.query_row(&select, [&id], from_row)?))
         })
         .await

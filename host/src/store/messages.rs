@@ -157,33 +157,23 @@ fn load(c: &Connection, id: i64) -> rusqlite::Result<Option<MessageRecord>> {
         .optional()
 }
 
-fn record(
-    c: &Connection,
-    id: i64,
-    status: Status,
-    at: i64,
-    detail: Option<&str>,
-) -> rusqlite::Result<()> {
-    c.prepare_cached(
-        "INSERT INTO message_history (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id, status.as_str(), at, detail])?;
+fn record(c: &Connection, id: i64, status: Status, at: i64, detail: Option<&str>) -> rusqlite::Result<()> {
+    c.prepare_cached("INSERT INTO message_history (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, status.as_str(), at, detail])?;
     Ok(())
 }
 
 fn counts(c: &Connection, session: &str, day: &str) -> rusqlite::Result<DailyCounts> {
     Ok(
-        c.prepare_cached(
-            "SELECT accepted, sent FROM daily_counts WHERE session = ?1 AND day = ?2",
-        )?
-        .query_row([session, day], |r| {
-            Ok(DailyCounts {
-                accepted: r.get(0)?,
-                sent: r.get(1)?,
+        c.prepare_cached("SELECT accepted, sent FROM daily_counts WHERE session = ?1 AND day = ?2")?
+            .query_row([session, day], |r| {
+                Ok(DailyCounts {
+                    accepted: r.get(0)?,
+                    sent: r.get(1)?,
+                })
             })
-        })
-        .optional()?
-        .unwrap_or_default(),
+            .optional()?
+            .unwrap_or_default(),
     )
 }
 
@@ -207,13 +197,7 @@ fn transition(
     Ok(changed == 1)
 }
 
-fn enqueue_one(
-    c: &Connection,
-    session: &str,
-    key_id: &str,
-    send: &ValidatedSend,
-    now: i64,
-) -> rusqlite::Result<i64> {
+fn enqueue_one(c: &Connection, session: &str, key_id: &str, send: &ValidatedSend, now: i64) -> rusqlite::Result<MessageRecord> {
     let (path, mime, name, size) = match &send.content {
         Content::Text(_) => (None, None, None, None),
         Content::Media { file, .. } => (
@@ -233,28 +217,46 @@ fn enqueue_one(
         send.content.kind().as_str(),
         send.to.as_str(),
         send.content.body(),
-        path,
-        mime,
-        name,
+        &path,
+        &mime,
+        &name,
         size,
         now
     ])?;
     let id = c.last_insert_rowid();
     record(c, id, Status::Queued, now, None)?;
-    Ok(id)
+    Ok(MessageRecord {
+        id,
+        key_id: Some(key_id.to_string()),
+        kind: send.content.kind(),
+        recipient: send.to.as_str().to_string(),
+        body: send.content.body().map(str::to_string),
+        media_path: path,
+        media_mime: mime,
+        media_name: name,
+        media_size: size,
+        status: Status::Queued,
+        reason: None,
+        wa_id: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+    })
 }
 
 /// Checks an idempotency key; `Some` when the request must not queue anything new.
-fn replay(
-    c: &Connection,
-    key_id: &str,
-    claim: &IdemClaim,
-    now: i64,
-) -> rusqlite::Result<Option<EnqueueOutcome>> {
+fn replay(c: &Connection, key_id: &str, claim: &IdemClaim, now: i64) -> rusqlite::Result<Option<EnqueueOutcome>> {
     let found = c
-        .prepare_cached("SELECT fingerprint, message_id, response, created_at FROM idempotency WHERE key_id = ?1 AND idem_key = ?2")?
+        .prepare_cached(
+            "SELECT fingerprint, message_id, response, created_at FROM idempotency WHERE key_id = ?1 AND idem_key = ?2",
+        )?
         .query_row(params![key_id, claim.key], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
         })
         .optional()?;
     let Some((fingerprint, message_id, response, created_at)) = found else {
@@ -302,16 +304,16 @@ impl Store {
                         outcomes.push(EnqueueOutcome::DailyLimit);
                         continue;
                     }
-                    let id = enqueue_one(c, &session, &key_id, &item.send, now)?;
+                    let message = enqueue_one(c, &session, &key_id, &item.send, now)?;
                     if let Some(claim) = &item.idem {
                         c.prepare_cached(
                             "INSERT OR REPLACE INTO idempotency (key_id, idem_key, fingerprint, message_id, created_at) \
                              VALUES (?1, ?2, ?3, ?4, ?5)",
                         )?
-                        .execute(params![key_id, claim.key, &claim.fingerprint[..], id, now])?;
+                        .execute(params![key_id, claim.key, &claim.fingerprint[..], message.id, now])?;
                     }
                     accepted += 1;
-                    outcomes.push(EnqueueOutcome::Queued(load(c, id)?.expect("row just inserted")));
+                    outcomes.push(EnqueueOutcome::Queued(message));
                 }
                 if accepted > before {
                     c.prepare_cached(
@@ -332,12 +334,7 @@ impl Store {
     }
 
     /// Keeps the first answer given for an idempotency key, for replays.
-    pub async fn save_response(
-        &self,
-        key_id: &str,
-        idem_key: &str,
-        response: String,
-    ) -> Result<(), StoreError> {
+    pub async fn save_response(&self, key_id: &str, idem_key: &str, response: String) -> Result<(), StoreError> {
         let (key_id, idem_key) = (key_id.to_string(), idem_key.to_string());
         self.write(move |c| {
             c.execute(
@@ -360,17 +357,18 @@ impl Store {
         .await
     }
 
-    pub async fn message(
-        &self,
-        id: i64,
-    ) -> Result<Option<(MessageRecord, Vec<StatusChange>)>, StoreError> {
+    pub async fn message(&self, id: i64) -> Result<Option<(MessageRecord, Vec<StatusChange>)>, StoreError> {
         self.read(move |c| {
             let Some(message) = load(c, id)? else { return Ok(None) };
             let history = c
                 .prepare_cached("SELECT status, at, detail FROM message_history WHERE message_id = ?1 ORDER BY rowid")?
                 .query_map([id], |r| {
                     let status: String = r.get(0)?;
-                    Ok(StatusChange { status: Status::parse(&status).unwrap_or(Status::Failed), at: r.get(1)?, detail: r.get(2)? })
+                    Ok(StatusChange {
+                        status: Status::parse(&status).unwrap_or(Status::Failed),
+                        at: r.get(1)?,
+                        detail: r.get(2)?,
+                    })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Some((message, history)))
@@ -428,13 +426,7 @@ impl Store {
             .await
     }
 
-    pub async fn mark_sent(
-        &self,
-        id: i64,
-        wa_id: String,
-        day: String,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn mark_sent(&self, id: i64, wa_id: String, day: String, now: i64) -> Result<(), StoreError> {
         let session = self.session().to_string();
         let changed = self
             .write(move |c| {
@@ -460,13 +452,7 @@ impl Store {
     }
 
     /// Marks a message `failed` with its reason, from `from` (queued or sending).
-    pub async fn mark_failed(
-        &self,
-        id: i64,
-        from: Status,
-        reason: String,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn mark_failed(&self, id: i64, from: Status, reason: String, now: i64) -> Result<(), StoreError> {
         let changed = self
             .write(move |c| transition(c, id, from, Status::Failed, now, Some(&reason)))
             .await?;
@@ -478,19 +464,13 @@ impl Store {
 
     /// Puts a message that never reached WhatsApp back at its place in the queue.
     pub async fn requeue(&self, id: i64, detail: String, now: i64) -> Result<(), StoreError> {
-        self.write(move |c| {
-            transition(c, id, Status::Sending, Status::Queued, now, Some(&detail)).map(drop)
-        })
-        .await
+        self.write(move |c| transition(c, id, Status::Sending, Status::Queued, now, Some(&detail)).map(drop))
+            .await
     }
 
     /// After a crash, messages found `sending` may or may not have left: they become `failed`
     /// with reason `interrupted` (at-most-once), or go back to the queue when `resend` is set.
-    pub async fn recover_interrupted(
-        &self,
-        resend: bool,
-        now: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    pub async fn recover_interrupted(&self, resend: bool, now: i64) -> Result<Vec<i64>, StoreError> {
         let session = self.session().to_string();
         let ids = self
             .write(move |c| {
@@ -500,7 +480,14 @@ impl Store {
                     .collect::<rusqlite::Result<_>>()?;
                 for &id in &ids {
                     if resend {
-                        transition(c, id, Status::Sending, Status::Queued, now, Some("interrupted; queued again"))?;
+                        transition(
+                            c,
+                            id,
+                            Status::Sending,
+                            Status::Queued,
+                            now,
+                            Some("interrupted; queued again"),
+                        )?;
                     } else {
                         transition(c, id, Status::Sending, Status::Failed, now, Some("interrupted"))?;
                     }
@@ -524,10 +511,7 @@ fn list(c: &Connection, session: &str, filter: &ListFilter) -> rusqlite::Result<
     let cursor = filter.cursor.as_deref().and_then(Cursor::parse);
     let mut items = Vec::with_capacity(limit);
     let ascending = |status: Status| matches!(status, Status::Queued | Status::Sending);
-    let query = |sql: &str,
-                 params: &[&dyn rusqlite::ToSql],
-                 items: &mut Vec<MessageRecord>|
-     -> rusqlite::Result<()> {
+    let query = |sql: &str, params: &[&dyn rusqlite::ToSql], items: &mut Vec<MessageRecord>| -> rusqlite::Result<()> {
         let rows = c
             .prepare_cached(sql)?
             .query_map(params, from_row)?
@@ -560,9 +544,8 @@ fn list(c: &Connection, session: &str, filter: &ListFilter) -> rusqlite::Result<
         let remaining = n - items.len() as i64;
         match segment {
             Cursor::Start => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM messages WHERE session = ?1 AND status = 'sending' ORDER BY id"
-                );
+                let sql =
+                    format!("SELECT {COLUMNS} FROM messages WHERE session = ?1 AND status = 'sending' ORDER BY id");
                 query(&sql, &[&session], &mut items)?;
                 segment = Cursor::Queued(0);
             }

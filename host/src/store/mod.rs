@@ -8,8 +8,8 @@ mod writer;
 
 pub use keys::{KeyRow, RevokeOutcome, Role};
 pub use messages::{
-    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, ListFilter, MessageRecord,
-    Page, Status, StatusChange, valid_cursor,
+    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, ListFilter, MessageRecord, Page, Status,
+    StatusChange, valid_cursor,
 };
 
 use std::path::{Path, PathBuf};
@@ -81,8 +81,7 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut conn =
-            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
              PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;",
@@ -150,10 +149,7 @@ impl Store {
     /// Runs a point query (a primary-key lookup, microseconds) on a read-only connection right
     /// here, on the calling thread: a hop to the blocking pool would cost more than the query.
     /// Holds no async lock; scans and anything unbounded go through [`Store::read`].
-    fn read_now<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
+    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let conn = self.take_reader()?;
         let result = f(&conn);
         self.return_reader(conn);
@@ -166,9 +162,7 @@ impl Store {
         }
         let conn = Connection::open_with_flags(
             &self.inner.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
         Ok(conn)

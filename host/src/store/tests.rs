@@ -40,9 +40,7 @@ fn queued_ids(outcomes: &[EnqueueOutcome]) -> Vec<i64> {
 #[tokio::test]
 async fn the_daily_cap_counts_accepted_messages_per_day() {
     let (_dir, store) = open();
-    let items = (0..4)
-        .map(|i| text("15551234567", &format!("m{i}")))
-        .collect();
+    let items = (0..4).map(|i| text("15551234567", &format!("m{i}"))).collect();
     let out = store.enqueue("k", items, DAY.into(), 3, 1).await.unwrap();
     assert_eq!(queued_ids(&out), vec![1, 2, 3]);
     assert!(matches!(out[3], EnqueueOutcome::DailyLimit));
@@ -54,22 +52,13 @@ async fn the_daily_cap_counts_accepted_messages_per_day() {
         EnqueueOutcome::DailyLimit
     ));
     let next_day = store
-        .enqueue(
-            "k",
-            vec![text("15551234567", "x")],
-            "2026-11-29".into(),
-            3,
-            3,
-        )
+        .enqueue("k", vec![text("15551234567", "x")], "2026-11-29".into(), 3, 3)
         .await
         .unwrap();
     assert_eq!(queued_ids(&next_day), vec![4]);
     assert_eq!(
         store.daily_counts(DAY.into()).await.unwrap(),
-        DailyCounts {
-            accepted: 3,
-            sent: 0
-        }
+        DailyCounts { accepted: 3, sent: 0 }
     );
     assert_eq!(store.pending(), 4);
 }
@@ -88,10 +77,7 @@ async fn idempotency_keys_replay_or_refuse_and_expire() {
         .await
         .unwrap();
     assert_eq!(queued_ids(&first), vec![1]);
-    store
-        .save_response("k", "x", "{\"first\":true}".into())
-        .await
-        .unwrap();
+    store.save_response("k", "x", "{\"first\":true}".into()).await.unwrap();
     let again = store
         .enqueue(
             "k",
@@ -169,10 +155,7 @@ async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
         "a claimed message cannot be claimed twice"
     );
     assert_eq!(store.head().await.unwrap().unwrap().id, 2);
-    store
-        .mark_sent(1, "WA1".into(), DAY.into(), 3)
-        .await
-        .unwrap();
+    store.mark_sent(1, "WA1".into(), DAY.into(), 3).await.unwrap();
     let (m, history) = store.message(1).await.unwrap().unwrap();
     assert_eq!(
         (m.status, m.wa_id.as_deref(), m.sent_at),
@@ -182,23 +165,14 @@ async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
     assert_eq!(statuses, [Status::Queued, Status::Sending, Status::Sent]);
     assert_eq!(
         store.daily_counts(DAY.into()).await.unwrap(),
-        DailyCounts {
-            accepted: 2,
-            sent: 1
-        }
+        DailyCounts { accepted: 2, sent: 1 }
     );
     assert!(matches!(
         store.cancel(1, 4).await.unwrap(),
         CancelOutcome::NotQueued(Status::Sent)
     ));
-    assert!(matches!(
-        store.cancel(2, 4).await.unwrap(),
-        CancelOutcome::Cancelled(_)
-    ));
-    assert!(matches!(
-        store.cancel(99, 4).await.unwrap(),
-        CancelOutcome::NotFound
-    ));
+    assert!(matches!(store.cancel(2, 4).await.unwrap(), CancelOutcome::Cancelled(_)));
+    assert!(matches!(store.cancel(99, 4).await.unwrap(), CancelOutcome::NotFound));
     assert!(store.head().await.unwrap().is_none());
     assert_eq!(store.pending(), 0);
 }
@@ -228,24 +202,15 @@ async fn after_a_crash_sending_rows_fail_as_interrupted_unless_resend_is_set() {
     let path = dir.path().join("wapi.db");
     {
         let store = Store::open(&path).unwrap();
-        let items = (0..3)
-            .map(|i| text("15551234567", &format!("m{i}")))
-            .collect();
+        let items = (0..3).map(|i| text("15551234567", &format!("m{i}"))).collect();
         store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap();
         assert!(store.claim(1, 2).await.unwrap());
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(
-        store.pending(),
-        3,
-        "the counter is rebuilt from the database"
-    );
+    assert_eq!(store.pending(), 3, "the counter is rebuilt from the database");
     assert_eq!(store.recover_interrupted(false, 5).await.unwrap(), vec![1]);
     let (m, _) = store.message(1).await.unwrap().unwrap();
-    assert_eq!(
-        (m.status, m.reason.as_deref()),
-        (Status::Failed, Some("interrupted"))
-    );
+    assert_eq!((m.status, m.reason.as_deref()), (Status::Failed, Some("interrupted")));
     assert_eq!(store.pending(), 2);
 
     assert!(store.claim(2, 6).await.unwrap());
@@ -261,13 +226,7 @@ async fn concurrent_writes_share_commits_and_all_land() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .enqueue(
-                        "k",
-                        vec![text("15551234567", &format!("m{i}"))],
-                        DAY.into(),
-                        1_000,
-                        i,
-                    )
+                    .enqueue("k", vec![text("15551234567", &format!("m{i}"))], DAY.into(), 1_000, i)
                     .await
             })
         })
@@ -284,16 +243,11 @@ async fn concurrent_writes_share_commits_and_all_land() {
 #[tokio::test]
 async fn listing_puts_the_queue_first_then_history_newest_first() {
     let (_dir, store) = open();
-    let items = (0..6)
-        .map(|i| text("15551234567", &format!("m{i}")))
-        .collect();
+    let items = (0..6).map(|i| text("15551234567", &format!("m{i}"))).collect();
     store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap();
     for id in [1, 2] {
         store.claim(id, 2).await.unwrap();
-        store
-            .mark_sent(id, format!("W{id}"), DAY.into(), 3)
-            .await
-            .unwrap();
+        store.mark_sent(id, format!("W{id}"), DAY.into(), 3).await.unwrap();
     }
     store.claim(3, 4).await.unwrap();
     store.cancel(5, 4).await.unwrap();
@@ -324,10 +278,7 @@ async fn listing_puts_the_queue_first_then_history_newest_first() {
         })
         .await
         .unwrap();
-    assert_eq!(
-        sent.items.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![2, 1]
-    );
+    assert_eq!(sent.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![2, 1]);
 }
 
 #[tokio::test]
@@ -343,46 +294,29 @@ async fn keys_are_found_touched_and_revoked() {
         revoked_at: None,
     };
     assert!(store.insert_key(row.clone()).await.unwrap());
-    assert!(
-        !store.insert_key(row.clone()).await.unwrap(),
-        "ids are unique"
-    );
+    assert!(!store.insert_key(row.clone()).await.unwrap(), "ids are unique");
     store.touch_key("AAAAAAAA", 120_000).await.unwrap();
     store.touch_key("AAAAAAAA", 60_000).await.unwrap();
     assert_eq!(
-        store
-            .find_key("AAAAAAAA")
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at,
+        store.find_key("AAAAAAAA").await.unwrap().unwrap().last_used_at,
         Some(120_000)
     );
     assert!(
         matches!(store.revoke_key("AAAAAAAA", 5).await.unwrap(), RevokeOutcome::Revoked(k) if k.revoked_at == Some(5))
     );
-    assert_eq!(
-        store.revoke_key("BBBBBBBB", 5).await.unwrap(),
-        RevokeOutcome::NotFound
-    );
+    assert_eq!(store.revoke_key("BBBBBBBB", 5).await.unwrap(), RevokeOutcome::NotFound);
     let admin = |id: &str| KeyRow {
         id: id.into(),
         role: Role::Admin,
         ..row.clone()
     };
     store.insert_key(admin("CCCCCCCC")).await.unwrap();
-    assert_eq!(
-        store.revoke_key("CCCCCCCC", 6).await.unwrap(),
-        RevokeOutcome::LastAdmin
-    );
+    assert_eq!(store.revoke_key("CCCCCCCC", 6).await.unwrap(), RevokeOutcome::LastAdmin);
     store.insert_key(admin("DDDDDDDD")).await.unwrap();
     assert!(matches!(
         store.revoke_key("CCCCCCCC", 6).await.unwrap(),
         RevokeOutcome::Revoked(_)
     ));
-    assert_eq!(
-        store.revoke_key("DDDDDDDD", 6).await.unwrap(),
-        RevokeOutcome::LastAdmin
-    );
+    assert_eq!(store.revoke_key("DDDDDDDD", 6).await.unwrap(), RevokeOutcome::LastAdmin);
     assert_eq!(store.key_count().await.unwrap(), 3);
 }

@@ -50,9 +50,7 @@ impl Simulator {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                Some(Mutex::new(
-                    OpenOptions::new().create(true).append(true).open(path)?,
-                ))
+                Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?))
             }
             None => None,
         };
@@ -98,12 +96,7 @@ impl Simulator {
         }
     }
 
-    fn write_record(
-        &self,
-        message: &Outgoing<'_>,
-        wa_id: &str,
-        typing_ms: u64,
-    ) -> Result<(), WaError> {
+    fn write_record(&self, message: &Outgoing<'_>, wa_id: &str, typing_ms: u64) -> Result<(), WaError> {
         let Some(file) = &self.record else {
             return Ok(());
         };
@@ -156,10 +149,7 @@ impl WhatsApp for Simulator {
 
     async fn qr_code(&self) -> Result<Option<String>, WaError> {
         Ok(match self.status.borrow().state {
-            SessionState::WaitingForQr => Some(format!(
-                "wapi-simulator:{:016x}",
-                rand::rng().random::<u64>()
-            )),
+            SessionState::WaitingForQr => Some(format!("wapi-simulator:{:016x}", rand::rng().random::<u64>())),
             _ => None,
         })
     }

@@ -57,35 +57,16 @@ async fn every_bad_key_is_401_with_www_authenticate() {
     assert_unauthorized(status().key(""), "empty X-API-Key").await;
     assert_unauthorized(status().key("wapi_short_key"), "malformed key").await;
     assert_unauthorized(status().bearer("not-a-key-at-all"), "malformed bearer").await;
-    assert_unauthorized(
-        status().key(ApiKey::generate().expose()),
-        "well-formed unknown key",
-    )
-    .await;
-    assert_unauthorized(
-        status().key(&wrong_secret(&gw.admin)),
-        "wrong secret for a known id",
-    )
-    .await;
+    assert_unauthorized(status().key(ApiKey::generate().expose()), "well-formed unknown key").await;
+    assert_unauthorized(status().key(&wrong_secret(&gw.admin)), "wrong secret for a known id").await;
     assert_unauthorized(status().key(&revoked.secret), "revoked key").await;
-    assert_unauthorized(
-        status().key(&gw.admin).bearer(&user.secret),
-        "two different valid keys",
-    )
-    .await;
+    assert_unauthorized(status().key(&gw.admin).bearer(&user.secret), "two different valid keys").await;
     assert_unauthorized(
         status().header("authorization", &format!("Basic {}", gw.admin)),
         "Basic scheme",
     )
     .await;
-    for name in [
-        "api_key",
-        "apiKey",
-        "key",
-        "access_token",
-        "token",
-        "x-api-key",
-    ] {
+    for name in ["api_key", "apiKey", "key", "access_token", "token", "x-api-key"] {
         let path = format!("/api/status?{name}={}", gw.admin);
         assert_unauthorized(
             gw.call(Method::GET, &path),
@@ -137,13 +118,7 @@ async fn user_keys_get_403_on_admin_endpoints() {
     // Nothing changed: both keys still work, still two keys, still connected.
     let keys = gw.admin(Method::GET, "/api/keys").send().await.expect(200);
     assert_eq!(keys.data().as_array().unwrap().len(), 2);
-    assert!(
-        keys.data()
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|k| k["status"] == "active")
-    );
+    assert!(keys.data().as_array().unwrap().iter().all(|k| k["status"] == "active"));
     let status = gw.status_as(&user.secret).await.expect(200);
     assert_eq!(status.data()["keyRole"], "user");
     assert_eq!(status.data()["connection"]["state"], "connected");
@@ -166,11 +141,7 @@ async fn a_created_secret_is_shown_once_and_never_stored() {
     assert_eq!(data["id"], key.id());
     assert_eq!(data["prefix"], format!("wapi_{}_", key.id()));
     assert_eq!(
-        (
-            data["name"].as_str(),
-            data["role"].as_str(),
-            data["status"].as_str()
-        ),
+        (data["name"].as_str(), data["role"].as_str(), data["status"].as_str()),
         (Some("billing"), Some("user"), Some("active"))
     );
     // The secret works…
@@ -179,11 +150,7 @@ async fn a_created_secret_is_shown_once_and_never_stored() {
     let secret_part = &secret[14..];
     for _ in 0..2 {
         let listing = gw.admin(Method::GET, "/api/keys").send().await.expect(200);
-        assert!(
-            listing.text.contains(key.id()),
-            "the key is listed: {}",
-            listing.text
-        );
+        assert!(listing.text.contains(key.id()), "the key is listed: {}", listing.text);
         assert!(
             !listing.text.contains(secret_part),
             "a listing shows the secret: {}",
@@ -216,11 +183,7 @@ async fn a_created_secret_is_shown_once_and_never_stored() {
     );
     // …and no secret beside it.
     for needle in [secret_part, admin_secret.as_str()] {
-        assert_eq!(
-            holding(needle),
-            Vec::<String>::new(),
-            "these files hold a key's secret"
-        );
+        assert_eq!(holding(needle), Vec::<String>::new(), "these files hold a key's secret");
     }
     gw.stop().await;
 }
@@ -237,11 +200,7 @@ async fn revocation_counts_on_the_very_next_request() {
         .expect(200);
     assert_eq!(revoked.data()["status"], "revoked");
     assert!(revoked.data()["revokedAt"].is_string());
-    assert_unauthorized(
-        gw.call(Method::GET, "/api/status").key(&user.secret),
-        "just revoked",
-    )
-    .await;
+    assert_unauthorized(gw.call(Method::GET, "/api/status").key(&user.secret), "just revoked").await;
     assert_unauthorized(
         gw.call(Method::GET, "/api/status").bearer(&user.secret),
         "just revoked, as bearer",
@@ -351,11 +310,7 @@ async fn last_use_is_kept_to_the_minute() {
                 .expect("listed")
         }
     };
-    assert_eq!(
-        listed(&gw).await["lastUsedAt"],
-        Value::Null,
-        "never used yet"
-    );
+    assert_eq!(listed(&gw).await["lastUsedAt"], Value::Null, "never used yet");
     let before = Utc::now();
     gw.status_as(&user.secret).await.expect(200);
     let used = eventually("lastUsedAt to be recorded", || async {
@@ -363,11 +318,7 @@ async fn last_use_is_kept_to_the_minute() {
     })
     .await;
     let at: DateTime<Utc> = used.parse().unwrap_or_else(|e| panic!("{used:?}: {e}"));
-    assert_eq!(
-        (at.second(), at.nanosecond()),
-        (0, 0),
-        "{used} is not a whole minute"
-    );
+    assert_eq!((at.second(), at.nanosecond()), (0, 0), "{used} is not a whole minute");
     let minute_before = before.with_second(0).unwrap().with_nanosecond(0).unwrap();
     assert!(
         at >= minute_before && at <= Utc::now(),

@@ -66,11 +66,7 @@ async fn the_openapi_document_describes_every_route() {
 async fn swagger_ui_is_served_from_the_binary() {
     let gw = Gateway::start(&[]).await;
     let redirect = gw.call(Method::GET, "/docs").raw().await;
-    assert!(
-        redirect.status().is_redirection(),
-        "/docs → {}",
-        redirect.status()
-    );
+    assert!(redirect.status().is_redirection(), "/docs → {}", redirect.status());
     assert_eq!(redirect.headers()["location"], "/docs/");
     let page = gw.call(Method::GET, "/docs/").raw().await;
     assert_eq!(page.status(), 200);
@@ -90,10 +86,7 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert!(!scripts.is_empty(), "no scripts in {html}");
     let mut bundle = false;
     for src in scripts {
-        assert!(
-            !src.starts_with("http"),
-            "{src} is not served from the binary"
-        );
+        assert!(!src.starts_with("http"), "{src} is not served from the binary");
         let path = format!("/docs/{}", src.trim_start_matches("./"));
         let script = gw.call(Method::GET, &path).raw().await;
         assert_eq!(script.status(), 200, "{path}");
@@ -121,10 +114,7 @@ async fn health_and_metrics_need_no_key() {
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     for metric in ["wapi_http_requests_total", "wapi_queue_depth"] {
-        assert!(
-            text.lines().any(|l| l.starts_with(metric)),
-            "no {metric} in\n{text}"
-        );
+        assert!(text.lines().any(|l| l.starts_with(metric)), "no {metric} in\n{text}");
     }
     // Requests are counted by route (the matched pattern) and status.
     let healthz = r#"route="/healthz",method="GET",status="200""#;

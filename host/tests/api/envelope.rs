@@ -20,11 +20,7 @@ async fn gateway() -> Gateway {
 #[tokio::test]
 async fn successes_carry_empty_error_and_code() {
     let gw = gateway().await;
-    let status = gw
-        .admin(Method::GET, "/api/status")
-        .send()
-        .await
-        .expect(200);
+    let status = gw.admin(Method::GET, "/api/status").send().await.expect(200);
     assert_eq!(status.data()["keyRole"], "admin");
     assert_eq!(status.body["error"], "");
     assert_eq!(status.body["code"], "");
@@ -36,14 +32,8 @@ async fn successes_carry_empty_error_and_code() {
 async fn unknown_routes_are_404_not_found() {
     let gw = gateway().await;
     for path in ["/api/nope", "/nope", "/api/messages/1/extra", "/api"] {
-        gw.admin(Method::GET, path)
-            .send()
-            .await
-            .expect_error(404, "NOT_FOUND");
-        gw.call(Method::POST, path)
-            .send()
-            .await
-            .expect_error(404, "NOT_FOUND");
+        gw.admin(Method::GET, path).send().await.expect_error(404, "NOT_FOUND");
+        gw.call(Method::POST, path).send().await.expect_error(404, "NOT_FOUND");
     }
     gw.stop().await;
 }
@@ -85,10 +75,7 @@ async fn unreadable_bodies_are_400() {
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(wrong_type.detail_fields(), ["Content-Type"]);
     let form = send()
-        .body(
-            "application/x-www-form-urlencoded",
-            "to=923001234567&text=hi",
-        )
+        .body("application/x-www-form-urlencoded", "to=923001234567&text=hi")
         .send()
         .await;
     form.expect_error(400, "VALIDATION_ERROR");
@@ -110,11 +97,7 @@ async fn unreadable_bodies_are_400() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert!(
-            !answer.detail_fields().is_empty(),
-            "{body:?}: {}",
-            answer.text
-        );
+        assert!(!answer.detail_fields().is_empty(), "{body:?}: {}", answer.text);
     }
     gw.stop().await;
 }
@@ -123,26 +106,14 @@ async fn unreadable_bodies_are_400() {
 async fn wrongly_typed_fields_are_400_naming_the_field() {
     let gw = gateway().await;
     for (path, body, field) in [
-        (
-            "/api/messages",
-            json!({"to": 923001234567u64, "text": "hi"}),
-            "to",
-        ),
-        (
-            "/api/messages",
-            json!({"to": ON_WHATSAPP, "text": ["hi"]}),
-            "text",
-        ),
+        ("/api/messages", json!({"to": 923001234567u64, "text": "hi"}), "to"),
+        ("/api/messages", json!({"to": ON_WHATSAPP, "text": ["hi"]}), "text"),
         (
             "/api/messages",
             json!({"to": ON_WHATSAPP, "text": "hi", "vars": {"name": 1}}),
             "vars.name",
         ),
-        (
-            "/api/numbers/check",
-            json!({"numbers": ON_WHATSAPP}),
-            "numbers",
-        ),
+        ("/api/numbers/check", json!({"numbers": ON_WHATSAPP}), "numbers"),
         ("/api/keys", json!({"name": "x", "role": "root"}), "role"),
     ] {
         let answer = gw
@@ -151,12 +122,7 @@ async fn wrongly_typed_fields_are_400_naming_the_field() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(
-            answer.detail_fields()[0],
-            field,
-            "{path} {body}: {}",
-            answer.text
-        );
+        assert_eq!(answer.detail_fields()[0], field, "{path} {body}: {}", answer.text);
     }
     gw.stop().await;
 }
@@ -171,16 +137,8 @@ async fn invalid_fields_are_422_naming_every_one() {
             json!({"to": format!("+{ON_WHATSAPP}"), "text": ""}),
             &["to", "text"][..],
         ),
-        (
-            "/api/messages",
-            json!({"to": ON_WHATSAPP, "text": too_long}),
-            &["text"],
-        ),
-        (
-            "/api/messages",
-            json!({"to": "12ab", "text": "   "}),
-            &["to", "text"],
-        ),
+        ("/api/messages", json!({"to": ON_WHATSAPP, "text": too_long}), &["text"]),
+        ("/api/messages", json!({"to": "12ab", "text": "   "}), &["to", "text"]),
         ("/api/messages", json!({}), &["to", "text"]),
         (
             "/api/numbers/check",
@@ -195,12 +153,7 @@ async fn invalid_fields_are_422_naming_every_one() {
             .send()
             .await
             .expect_error(422, "VALIDATION_ERROR");
-        assert_eq!(
-            answer.detail_fields(),
-            fields,
-            "{path} {body}: {}",
-            answer.text
-        );
+        assert_eq!(answer.detail_fields(), fields, "{path} {body}: {}", answer.text);
     }
     // Exactly at the limit is fine.
     gw.send_text(&gw.admin, ON_WHATSAPP, &"x".repeat(MAX_TEXT))
@@ -217,14 +170,8 @@ async fn unknown_fields_are_refused() {
             "/api/messages",
             json!({"to": ON_WHATSAPP, "text": "hi", "colour": "red"}),
         ),
-        (
-            "/api/numbers/check",
-            json!({"numbers": [ON_WHATSAPP], "colour": "red"}),
-        ),
-        (
-            "/api/keys",
-            json!({"name": "k", "role": "user", "colour": "red"}),
-        ),
+        ("/api/numbers/check", json!({"numbers": [ON_WHATSAPP], "colour": "red"})),
+        ("/api/keys", json!({"name": "k", "role": "user", "colour": "red"})),
     ] {
         let answer = gw
             .admin(Method::POST, path)
@@ -303,8 +250,7 @@ async fn every_answer_has_a_request_id_and_plain_client_ids_are_echoed() {
         let id = answer.header("x-request-id");
         assert_ne!(id, unsafe_id);
         assert!(
-            id.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "{id:?}"
         );
     }

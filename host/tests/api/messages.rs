@@ -38,13 +38,7 @@ async fn queue_and_history() -> (Gateway, Seeded) {
         let answer = gw.send_text(&gw.admin, to, "before the slow queue").await;
         assert!(answer.status.is_success(), "{}", answer.text);
         let id = answer.data()["id"].as_i64().expect("id");
-        done.push((
-            id,
-            gw.final_message(id).await["status"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        ));
+        done.push((id, gw.final_message(id).await["status"].as_str().unwrap().to_string()));
     }
     let statuses: Vec<&str> = done.iter().map(|(_, s)| s.as_str()).collect();
     assert_eq!(statuses, ["sent", "failed", "sent"]);
@@ -67,12 +61,7 @@ async fn queue_and_history() -> (Gateway, Seeded) {
         .await
         .expect(200);
     assert_eq!(answer.data()["status"], "cancelled");
-    let pick = |status: &str| {
-        done.iter()
-            .filter(|(_, s)| s == status)
-            .map(|(id, _)| *id)
-            .collect()
-    };
+    let pick = |status: &str| done.iter().filter(|(_, s)| s == status).map(|(id, _)| *id).collect();
     let seeded = Seeded {
         sent: pick("sent"),
         failed: pick("failed"),
@@ -96,15 +85,10 @@ async fn walk(gw: &Gateway, filter: &str, limit: usize) -> Vec<Vec<i64>> {
     let mut pages = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let suffix = cursor
-            .as_ref()
-            .map_or(String::new(), |c| format!("&cursor={c}"));
+        let suffix = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
         let data = page(gw, &format!("?{filter}limit={limit}{suffix}")).await;
         let page_ids = ids(&data["items"]);
-        assert!(
-            page_ids.len() <= limit,
-            "page larger than the limit: {page_ids:?}"
-        );
+        assert!(page_ids.len() <= limit, "page larger than the limit: {page_ids:?}");
         pages.push(page_ids);
         match data["nextCursor"].as_str() {
             Some(next) => cursor = Some(next.to_string()),
@@ -159,10 +143,7 @@ async fn the_cursor_visits_every_message_exactly_once() {
     let queued = walk(&gw, "status=queued&", 2).await;
     assert_eq!(queued.concat(), seeded.queued, "pages: {queued:?}");
     let history = walk(&gw, "status=sent&", 1).await;
-    assert_eq!(
-        history.concat(),
-        seeded.sent.iter().rev().copied().collect::<Vec<_>>()
-    );
+    assert_eq!(history.concat(), seeded.sent.iter().rev().copied().collect::<Vec<_>>());
     gw.stop().await;
 }
 
@@ -179,20 +160,14 @@ async fn one_message_shows_its_history_in_order() {
     };
     let sent = gw.message(seeded.sent[0]).await;
     assert_eq!(statuses(&sent), ["queued", "sending", "sent"]);
-    assert!(
-        sent["sentAt"].is_string() && sent["waMessageId"].is_string(),
-        "{sent}"
-    );
+    assert!(sent["sentAt"].is_string() && sent["waMessageId"].is_string(), "{sent}");
     let failed = gw.message(seeded.failed[0]).await;
     assert_eq!(statuses(&failed), ["queued", "sending", "failed"]);
     assert!(
         failed["reason"].as_str().is_some_and(|r| !r.is_empty()),
         "a failure keeps its reason: {failed}"
     );
-    assert_eq!(
-        statuses(&gw.message(seeded.cancelled).await),
-        ["queued", "cancelled"]
-    );
+    assert_eq!(statuses(&gw.message(seeded.cancelled).await), ["queued", "cancelled"]);
     assert_eq!(statuses(&gw.message(seeded.queued[0]).await), ["queued"]);
     let times: Vec<String> = sent["history"]
         .as_array()

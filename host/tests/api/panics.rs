@@ -35,23 +35,13 @@ async fn call_panicking_route(request_id: Option<&str>) -> (StatusCode, String, 
         .to_str()
         .unwrap()
         .to_string();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        id,
-        String::from_utf8(body.to_vec()).expect("UTF-8 body"),
-    )
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, id, String::from_utf8(body.to_vec()).expect("UTF-8 body"))
 }
 
 fn assert_internal_without_leaks(status: StatusCode, id: &str, body: &str) {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
-    let envelope: Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    let envelope: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     assert_eq!(envelope["success"], false);
     assert_eq!(envelope["code"], "INTERNAL");
     let sentence = envelope["error"].as_str().expect("error sentence");

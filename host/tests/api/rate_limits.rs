@@ -43,11 +43,7 @@ fn assert_limited(answer: Answer, budget: &str, quota: u32) {
         .parse()
         .unwrap_or_else(|_| panic!("Retry-After {:?}", answer.header("retry-after")));
     assert!(retry >= 1, "Retry-After {retry}");
-    assert_eq!(
-        answer.data()["retryAfter"],
-        retry,
-        "data.retryAfter matches the header"
-    );
+    assert_eq!(answer.data()["retryAfter"], retry, "data.retryAfter matches the header");
     assert_budget(&answer, budget, quota, 0);
 }
 
@@ -61,20 +57,15 @@ async fn sends_and_reads_have_separate_budgets_per_key() {
         gw.send_text(&forged, ON_WHATSAPP, "forged")
             .await
             .expect_error(401, "UNAUTHORIZED");
-        gw.status_as(&forged)
-            .await
-            .expect_error(401, "UNAUTHORIZED");
+        gw.status_as(&forged).await.expect_error(401, "UNAUTHORIZED");
     }
     for i in 0..SENDS {
-        let sent = gw
-            .send_text(&user.secret, ON_WHATSAPP, &format!("hello {i}"))
-            .await;
+        let sent = gw.send_text(&user.secret, ON_WHATSAPP, &format!("hello {i}")).await;
         assert!(sent.status.is_success(), "{}", sent.text);
         assert_budget(&sent, "send", SENDS, SENDS - 1 - i);
     }
     assert_limited(
-        gw.send_text(&user.secret, ON_WHATSAPP, "one too many")
-            .await,
+        gw.send_text(&user.secret, ON_WHATSAPP, "one too many").await,
         "send",
         SENDS,
     );
@@ -94,10 +85,7 @@ async fn sends_and_reads_have_separate_budgets_per_key() {
     assert!(admin_send.status.is_success(), "{}", admin_send.text);
     assert_budget(&admin_send, "send", SENDS, SENDS - 1);
     assert_budget(
-        &gw.admin(Method::GET, "/api/status")
-            .send()
-            .await
-            .expect(200),
+        &gw.admin(Method::GET, "/api/status").send().await.expect(200),
         "read",
         READS,
         READS - 2,
@@ -120,8 +108,7 @@ async fn number_checks_count_against_the_send_budget() {
         assert_budget(&answer, "send", SENDS, SENDS - 1 - i);
     }
     assert_limited(
-        gw.send_text(&user.secret, ON_WHATSAPP, "no budget left")
-            .await,
+        gw.send_text(&user.secret, ON_WHATSAPP, "no budget left").await,
         "send",
         SENDS,
     );

@@ -33,17 +33,12 @@ async fn logged_out_refuses_sends_and_checks_with_503() {
     let check = gw
         .admin(Method::POST, "/api/numbers/check")
         .json(&json!({"numbers": [ON_WHATSAPP]}));
-    check
-        .send()
-        .await
-        .expect_error(503, "WHATSAPP_NOT_CONNECTED");
+    check.send().await.expect_error(503, "WHATSAPP_NOT_CONNECTED");
     let status = gw.status().await;
     assert_eq!(status["pendingMessages"], 0, "a refused send is not queued");
     assert_eq!(status["connection"]["number"], serde_json::Value::Null);
     assert_eq!(gw.simulate("link").await, "connected");
-    gw.send_text(&gw.admin, ON_WHATSAPP, "linked again")
-        .await
-        .expect(200);
+    gw.send_text(&gw.admin, ON_WHATSAPP, "linked again").await.expect(200);
     gw.stop().await;
 }
 
@@ -54,10 +49,7 @@ async fn disconnected_accepts_sends_as_queued() {
     let status = gw.status().await;
     assert_eq!(status["connection"]["state"], "reconnecting");
     assert!(status["connection"]["lastError"].is_string());
-    let answer = gw
-        .send_text(&gw.admin, ON_WHATSAPP, "wait for me")
-        .await
-        .expect(202);
+    let answer = gw.send_text(&gw.admin, ON_WHATSAPP, "wait for me").await.expect(202);
     assert_eq!(answer.data()["status"], "queued");
     let id = answer.data()["id"].as_i64().expect("id");
     assert_eq!(gw.status().await["pendingMessages"], 1);
@@ -87,11 +79,7 @@ async fn a_send_while_disconnected_during_a_gap_is_answered_at_once() {
     let send = gw
         .admin(Method::POST, "/api/messages")
         .json(&json!({"to": ON_WHATSAPP, "text": "paused"}));
-    let answer = send
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .expect(202);
+    let answer = send.timeout(Duration::from_secs(2)).send().await.expect(202);
     assert_eq!(answer.data()["status"], "queued");
     gw.stop().await;
 }

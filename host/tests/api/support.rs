@@ -52,24 +52,12 @@ fn base_config() -> Vec<(&'static str, String)> {
 
 /// The base configuration with `overrides` (`("section.key", "toml literal")`) applied, as TOML.
 fn config_text(overrides: &[(&str, &str)]) -> String {
-    let mut values: BTreeMap<String, String> = base_config()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    values.extend(
-        overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
+    let mut values: BTreeMap<String, String> = base_config().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    values.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (path, value) in &values {
-        let (section, key) = path
-            .rsplit_once('.')
-            .expect("override keys are section.key");
-        sections
-            .entry(section)
-            .or_default()
-            .push(format!("{key} = {value}"));
+        let (section, key) = path.rsplit_once('.').expect("override keys are section.key");
+        sections.entry(section).or_default().push(format!("{key} = {value}"));
     }
     sections
         .iter()
@@ -90,18 +78,12 @@ pub struct Gateway {
 impl Gateway {
     /// Starts a gateway on a fresh database, the base configuration changed by `overrides`.
     pub async fn start(overrides: &[(&str, &str)]) -> Self {
-        Self::start_in(
-            tempfile::tempdir().expect("tempdir"),
-            ApiKey::generate(),
-            overrides,
-        )
-        .await
+        Self::start_in(tempfile::tempdir().expect("tempdir"), ApiKey::generate(), overrides).await
     }
 
     async fn start_in(dir: TempDir, admin: ApiKey, overrides: &[(&str, &str)]) -> Self {
         let text = config_text(overrides);
-        let config =
-            wapi::config::from_toml(&text, dir.path()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let config = wapi::config::from_toml(&text, dir.path()).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let options = StartOptions {
             admin_key: Some(admin.clone()),
         };
@@ -183,12 +165,7 @@ impl Gateway {
     /// Creates a key with the admin key `by`.
     pub async fn create_key_with(&self, by: &str, role: &str) -> Key {
         let body = json!({"name": format!("{role} key"), "role": role});
-        let answer = self
-            .call(Method::POST, "/api/keys")
-            .key(by)
-            .json(&body)
-            .send()
-            .await;
+        let answer = self.call(Method::POST, "/api/keys").key(by).json(&body).send().await;
         let data = answer.expect(201).data().clone();
         Key {
             id: data["id"].as_str().expect("id").to_string(),
@@ -245,11 +222,7 @@ impl Gateway {
     pub async fn final_message(&self, id: i64) -> Value {
         eventually(&format!("message {id} to reach a final status"), || async {
             let message = self.message(id).await;
-            matches!(
-                message["status"].as_str(),
-                Some("sent" | "failed" | "cancelled")
-            )
-            .then_some(message)
+            matches!(message["status"].as_str(), Some("sent" | "failed" | "cancelled")).then_some(message)
         })
         .await
     }
@@ -356,8 +329,8 @@ impl Answer {
             content_type.starts_with("application/json"),
             "{what} → {status}: content type {content_type:?}: {text}"
         );
-        let body: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{what} → {status}: not JSON ({e}): {text}"));
+        let body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what} → {status}: not JSON ({e}): {text}"));
         let keys: Vec<&str> = body
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())
@@ -377,10 +350,7 @@ impl Answer {
             panic!("{what}: error and code must be strings: {text}")
         };
         if success {
-            assert!(
-                status.is_success(),
-                "{what} → {status} with success true: {text}"
-            );
+            assert!(status.is_success(), "{what} → {status} with success true: {text}");
             assert_eq!(
                 (error, code),
                 ("", ""),
@@ -469,10 +439,7 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

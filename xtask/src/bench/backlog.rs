@@ -96,34 +96,18 @@ pub fn run(tools: &Tools, binary: &Path, report: &mut Report) -> Result<()> {
 }
 
 /// Idle RSS, one checked answer and a timed run per read path, then RSS again.
-fn observe(
-    tools: &Tools,
-    server: &Running,
-    instance: &Instance,
-    report: &mut Report,
-    label: &str,
-) -> Result<State> {
+fn observe(tools: &Tools, server: &Running, instance: &Instance, report: &mut Report, label: &str) -> Result<State> {
     std::thread::sleep(IDLE_FOR);
     let idle_rss = server.rss_bytes()?;
     let mut reads = Vec::new();
     for path in READ_PATHS {
-        let answer = http::send(
-            server.addr,
-            "GET",
-            path,
-            &[("X-API-Key", &instance.key)],
-            "",
-        )?;
+        let answer = http::send(server.addr, "GET", path, &[("X-API-Key", &instance.key)], "")?;
         report.raw.insert(
             format!("{label} GET {path}"),
             clip(&format!("{} {}", answer.status, answer.body), 600),
         );
         if answer.status != 200 {
-            bail!(
-                "GET {path} answered {} ({label} db): {}",
-                answer.status,
-                answer.body
-            );
+            bail!("GET {path} answered {} ({label} db): {}", answer.status, answer.body);
         }
         let request = Request {
             url: format!("http://{}{path}", server.addr),
@@ -138,9 +122,7 @@ fn observe(
                 measured.non_2xx, measured.errors
             ));
         }
-        report
-            .raw
-            .insert(format!("{label}_read {path}"), measured.to_json());
+        report.raw.insert(format!("{label}_read {path}"), measured.to_json());
         reads.push(measured);
     }
     let rss_after_reads = server.rss_bytes()?;

@@ -20,10 +20,7 @@ pub fn seed_queued(db: &Path, count: u64) -> Result<()> {
         )
         .context("inserting queued rows into messages")?;
     tx.commit().context("committing the queued rows")?;
-    anyhow::ensure!(
-        inserted as u64 == count,
-        "inserted {inserted} rows, wanted {count}"
-    );
+    anyhow::ensure!(inserted as u64 == count, "inserted {inserted} rows, wanted {count}");
     Ok(())
 }
 

@@ -53,10 +53,7 @@ fn measure(tools: &Tools, binary: &Path, report: &mut Report) -> Result<Outcome>
     let mut acked = check_answer(&server, &instance.key, report)?;
     let mut runs = Vec::new();
     for shape in [&WARM_UP, &MAX_LOAD] {
-        runs.push(
-            load::wrk(&tools.wrk, tools.scratch.path(), &request, shape)
-                .context("wrk against wapi")?,
-        );
+        runs.push(load::wrk(&tools.wrk, tools.scratch.path(), &request, shape).context("wrk against wapi")?);
     }
     runs.push(match &tools.oha {
         Some(oha) => load::oha(oha, &request, FIXED_RATE, FIXED_CONNECTIONS, FIXED_FOR)?,
@@ -66,13 +63,7 @@ fn measure(tools: &Tools, binary: &Path, report: &mut Report) -> Result<Outcome>
                 connections: 20,
                 duration: FIXED_FOR,
             };
-            load::wrk_paced(
-                &tools.wrk,
-                tools.scratch.path(),
-                &request,
-                &shape,
-                FIXED_RATE,
-            )?
+            load::wrk_paced(&tools.wrk, tools.scratch.path(), &request, &shape, FIXED_RATE)?
         }
     });
     acked += check_answer(&server, &instance.key, report)?;
@@ -127,11 +118,7 @@ fn tabulate(outcome: &Outcome, baseline_rps: f64, report: &mut Report) {
         "0 / 0",
         non_2xx == 0 && errors == 0,
     );
-    let fixed_label = format!(
-        "at {FIXED_RATE} req/s for {} s ({})",
-        FIXED_FOR.as_secs(),
-        fixed.tool
-    );
+    let fixed_label = format!("at {FIXED_RATE} req/s for {} s ({})", FIXED_FOR.as_secs(), fixed.tool);
     report.info(
         &format!("wapi: p50 {fixed_label}"),
         format!("{:.2} ms (held {:.0} req/s)", fixed.p50_ms, fixed.rps),
@@ -162,11 +149,7 @@ fn tabulate(outcome: &Outcome, baseline_rps: f64, report: &mut Report) {
     let killed = if stopped.killed { " (SIGKILLed)" } else { "" };
     report.info(
         "SIGTERM to exit after the enqueue runs",
-        format!(
-            "{:.2} s, {}{killed}",
-            stopped.took.as_secs_f64(),
-            stopped.status
-        ),
+        format!("{:.2} s, {}{killed}", stopped.took.as_secs_f64(), stopped.status),
     );
 }
 
@@ -179,14 +162,10 @@ fn check_answer(server: &Running, key: &str, report: &mut Report) -> Result<u64>
         clip(&format!("{} {}", answer.status, answer.body), 400),
     );
     if !matches!(answer.status, 200 | 202) {
-        bail!(
-            "POST /api/messages answered {}: {}",
-            answer.status,
-            answer.body
-        );
+        bail!("POST /api/messages answered {}: {}", answer.status, answer.body);
     }
-    let json: Value = serde_json::from_str(&answer.body)
-        .with_context(|| format!("answer is not JSON: {}", answer.body))?;
+    let json: Value =
+        serde_json::from_str(&answer.body).with_context(|| format!("answer is not JSON: {}", answer.body))?;
     let shaped = json["success"] == true
         && json["data"]["id"].is_u64()
         && json["data"]["status"] == "queued"

@@ -80,9 +80,8 @@ async fn hello(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infa
     };
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        "content-type",
-        "application/json".parse().expect("static header"),
-    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("static header"));
     Ok(response)
 }

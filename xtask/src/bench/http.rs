@@ -13,15 +13,9 @@ pub struct Answer {
 }
 
 /// Sends one request on a fresh connection (`Connection: close`) and reads the whole answer.
-pub fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<Answer> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .with_context(|| format!("connecting to {addr}"))?;
+pub fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Result<Answer> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -52,11 +46,7 @@ fn parse(raw: &[u8]) -> Result<Answer> {
         let line = line.to_ascii_lowercase();
         line.starts_with("transfer-encoding:") && line.contains("chunked")
     });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_owned()
-    };
+    let body = if chunked { dechunk(body)? } else { body.to_owned() };
     Ok(Answer { status, body })
 }
 
@@ -64,8 +54,7 @@ fn dechunk(mut rest: &str) -> Result<String> {
     let mut body = String::new();
     loop {
         let (size, after) = rest.split_once("\r\n").context("truncated chunk size")?;
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-            .context("bad chunk size")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16).context("bad chunk size")?;
         if size == 0 {
             return Ok(body);
         }

@@ -57,11 +57,7 @@ fn wrk_script(request: &Request, pace_ms: Option<f64>) -> String {
         lua.push_str(&format!("wrk.body = {}\n", lua_str(body)));
     }
     for (name, value) in &request.headers {
-        lua.push_str(&format!(
-            "wrk.headers[{}] = {}\n",
-            lua_str(name),
-            lua_str(value)
-        ));
+        lua.push_str(&format!("wrk.headers[{}] = {}\n", lua_str(name), lua_str(value)));
     }
     if let Some(ms) = pace_ms {
         lua.push_str(&format!("function delay() return {ms:.3} end\n"));
@@ -89,24 +85,12 @@ pub fn wrk(wrk: &Path, scratch: &Path, request: &Request, shape: &Shape) -> Resu
 
 /// Runs wrk paced to about `rate` requests per second across its connections (Lua `delay()`); the
 /// fallback when oha is missing. Closed-loop, so a slow answer delays the next send (no correction).
-pub fn wrk_paced(
-    wrk: &Path,
-    scratch: &Path,
-    request: &Request,
-    shape: &Shape,
-    rate: u32,
-) -> Result<Measured> {
+pub fn wrk_paced(wrk: &Path, scratch: &Path, request: &Request, shape: &Shape, rate: u32) -> Result<Measured> {
     let pace_ms = 1000.0 * f64::from(shape.connections) / f64::from(rate);
     run_wrk(wrk, scratch, request, shape, Some(pace_ms))
 }
 
-fn run_wrk(
-    wrk: &Path,
-    scratch: &Path,
-    request: &Request,
-    shape: &Shape,
-    pace_ms: Option<f64>,
-) -> Result<Measured> {
+fn run_wrk(wrk: &Path, scratch: &Path, request: &Request, shape: &Shape, pace_ms: Option<f64>) -> Result<Measured> {
     let script = scratch.join("request.lua");
     std::fs::write(&script, wrk_script(request, pace_ms)).context("writing the wrk script")?;
     let output = Command::new(wrk)
@@ -154,28 +138,12 @@ fn run_wrk(
 
 /// Runs oha open-loop at a fixed `rate` for `duration`, with latency measured from each request's
 /// scheduled send time (`--latency-correction`), so a stall shows up in p99.
-pub fn oha(
-    oha: &PathBuf,
-    request: &Request,
-    rate: u32,
-    connections: u32,
-    duration: Duration,
-) -> Result<Measured> {
+pub fn oha(oha: &PathBuf, request: &Request, rate: u32, connections: u32, duration: Duration) -> Result<Measured> {
     let mut command = Command::new(oha);
     command
-        .args([
-            "--no-tui",
-            "--output-format",
-            "json",
-            "--latency-correction",
-        ])
+        .args(["--no-tui", "--output-format", "json", "--latency-correction"])
         .args(["-q", &rate.to_string(), "-c", &connections.to_string()])
-        .args([
-            "-z",
-            &format!("{}s", duration.as_secs()),
-            "-m",
-            request.method,
-        ]);
+        .args(["-z", &format!("{}s", duration.as_secs()), "-m", request.method]);
     for (name, value) in &request.headers {
         command.args(["-H", &format!("{name}: {value}")]);
     }
@@ -191,8 +159,7 @@ pub fn oha(
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let report: Value =
-        serde_json::from_str(&stdout).with_context(|| format!("reading oha's JSON:\n{stdout}"))?;
+    let report: Value = serde_json::from_str(&stdout).with_context(|| format!("reading oha's JSON:\n{stdout}"))?;
     let statuses = report["statusCodeDistribution"]
         .as_object()
         .cloned()
@@ -221,9 +188,7 @@ pub fn oha(
         answers: count(true) + count(false),
         non_2xx: count(false),
         errors,
-        rps: report["summary"]["requestsPerSec"]
-            .as_f64()
-            .unwrap_or(f64::NAN),
+        rps: report["summary"]["requestsPerSec"].as_f64().unwrap_or(f64::NAN),
         p50_ms: seconds(&report["latencyPercentiles"]["p50"]),
         p99_ms: seconds(&report["latencyPercentiles"]["p99"]),
     })

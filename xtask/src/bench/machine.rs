@@ -42,11 +42,7 @@ fn cpu_jiffies() -> Result<(u64, u64)> {
         .lines()
         .find(|line| line.starts_with("cpu "))
         .context("no cpu line in /proc/stat")?;
-    let fields: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|n| n.parse().ok())
-        .collect();
+    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect();
     let all: u64 = fields.iter().take(8).sum();
     let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
     Ok((all, all - idle))

@@ -96,8 +96,7 @@ fn measure(tools: &Tools, report: &mut Report) -> Result<()> {
     let binary = build_wapi()?;
     note_other_load(report, "before")?;
     let baseline_rps = hello_baseline(tools, report)?;
-    let enqueued =
-        enqueue::run(tools, &binary, baseline_rps, report).context("durable enqueue figures");
+    let enqueued = enqueue::run(tools, &binary, baseline_rps, report).context("durable enqueue figures");
     note_other_load(report, "after")?;
     if let Err(err) = &enqueued {
         report.note(format!("enqueue figures incomplete: {err:#}"));
@@ -169,11 +168,7 @@ fn build_wapi() -> Result<PathBuf> {
         bail!("cargo build --release -p wapi failed ({status})");
     }
     let binary = paths::target_dir().join("release").join("wapi");
-    anyhow::ensure!(
-        binary.is_file(),
-        "{} is missing after the build",
-        binary.display()
-    );
+    anyhow::ensure!(binary.is_file(), "{} is missing after the build", binary.display());
     Ok(binary)
 }
 

@@ -63,13 +63,7 @@ impl Report {
                 .map(|row| [row.figure.as_str(), &row.measured, &row.target, met(row)]),
         );
         let widths: Vec<usize> = (0..4)
-            .map(|col| {
-                cells
-                    .iter()
-                    .map(|cell| cell[col].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|col| cells.iter().map(|cell| cell[col].chars().count()).max().unwrap_or(0))
             .collect();
         let line = |cell: &[&str; 4]| {
             let padded: Vec<String> = cell
@@ -109,8 +103,7 @@ impl Report {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("writing {}", path.display()))
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", path.display()))
     }
 }
 

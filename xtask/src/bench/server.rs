@@ -63,9 +63,7 @@ impl Instance {
             .context("opening the wapi log")?;
         let mut command = Command::new(&self.binary);
         // Only the bench's config counts: no WAPI_* overrides (log level, listen address…) from our environment.
-        for (name, _) in
-            std::env::vars_os().filter(|(name, _)| name.to_string_lossy().starts_with("WAPI_"))
-        {
+        for (name, _) in std::env::vars_os().filter(|(name, _)| name.to_string_lossy().starts_with("WAPI_")) {
             command.env_remove(name);
         }
         let began = Instant::now();
@@ -128,9 +126,7 @@ impl Running {
                     self.log_tail()
                 );
             }
-            if http::send(self.addr, "GET", "/healthz", &[], "")
-                .is_ok_and(|answer| answer.status == 200)
-            {
+            if http::send(self.addr, "GET", "/healthz", &[], "").is_ok_and(|answer| answer.status == 200) {
                 return Ok(());
             }
             if began.elapsed() > READY_WITHIN {
@@ -149,8 +145,8 @@ impl Running {
 
     /// Resident set size in bytes (VmRSS of /proc/PID/status).
     pub fn rss_bytes(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .context("reading /proc/PID/status")?;
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).context("reading /proc/PID/status")?;
         let kib: u64 = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))

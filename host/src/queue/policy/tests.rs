@@ -44,19 +44,10 @@ async fn decisions_follow_gate_cap_and_clock() {
         (input(Gate::Unlinked, 0, now + ms(200)), Decision::Held),
         (input(Gate::Paused, 0, now + ms(200)), Decision::Paused),
         (input(Gate::Paused, 10, now), Decision::Paused),
-        (
-            input(Gate::Open, 10, now + ms(200)),
-            Decision::DailyCap(ms(7)),
-        ),
+        (input(Gate::Open, 10, now + ms(200)), Decision::DailyCap(ms(7))),
         (input(Gate::Open, 11, now), Decision::DailyCap(ms(7))),
-        (
-            input(Gate::Open, 9, now),
-            Decision::WaitUntil(now + ms(100)),
-        ),
-        (
-            input(Gate::Open, 9, now + ms(99)),
-            Decision::WaitUntil(now + ms(100)),
-        ),
+        (input(Gate::Open, 9, now), Decision::WaitUntil(now + ms(100))),
+        (input(Gate::Open, 9, now + ms(99)), Decision::WaitUntil(now + ms(100))),
         (input(Gate::Open, 9, now + ms(100)), Decision::Send),
         (input(Gate::Open, 0, now + ms(5_000)), Decision::Send),
     ];
@@ -144,9 +135,7 @@ fn typing_grows_with_length_within_bounds() {
 #[test]
 fn random_durations_cover_the_closed_range() {
     let mut rng = StdRng::seed_from_u64(9);
-    let seen: std::collections::BTreeSet<_> = (0..2_000)
-        .map(|_| between(&mut rng, ms(5), ms(9)))
-        .collect();
+    let seen: std::collections::BTreeSet<_> = (0..2_000).map(|_| between(&mut rng, ms(5), ms(9))).collect();
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
         vec![ms(5), ms(6), ms(7), ms(8), ms(9)]

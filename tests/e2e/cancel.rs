@@ -1,0 +1,86 @@
+//! `DELETE /api/messages/{id}`: a queued message is cancelled and never sent; a sent one cannot
+//! be; an unknown one is 404.
+
+use std::time::Duration;
+
+use crate::{Gateway, Setup, TO, call};
+
+#[tokio::test]
+async fn cancelled_message_is_never_sent_and_only_queued_ones_cancel() {
+    let gw = Gateway::start(
+        Setup::new()
+            .set("antiban.min_gap", "1s")
+            .set("antiban.max_gap", "1s")
+            .set("antiban.sync_wait", "0s"),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for text in ["first", "second", "third, to be cancelled"] {
+        ids.push(Gateway::accepted(&gw.send_text(TO, text).await));
+    }
+    let (first, second, third) = (ids[0], ids[1], ids[2]);
+
+    let cancelled = call(gw.delete(&format!("/api/messages/{third}"))).await.ok(200);
+    assert_eq!(
+        (cancelled.data()["id"].as_i64(), cancelled.data()["status"].as_str()),
+        (Some(third), Some("cancelled"))
+    );
+    assert_eq!(
+        gw.status().await["pendingMessages"],
+        2,
+        "the cancelled one left the queue"
+    );
+    call(gw.delete(&format!("/api/messages/{third}")))
+        .await
+        .err(409, "CONFLICT");
+    call(gw.delete("/api/messages/999999")).await.err(404, "NOT_FOUND");
+    call(gw.delete("/api/messages/not-a-number"))
+        .await
+        .err(404, "NOT_FOUND");
+    let fourth = Gateway::accepted(&gw.send_text(TO, "fourth, queued after the cancel").await);
+
+    gw.wait_status(first, "sent", Duration::from_secs(10)).await;
+    call(gw.delete(&format!("/api/messages/{first}")))
+        .await
+        .err(409, "CONFLICT");
+    assert_eq!(
+        gw.message(first).await["status"],
+        "sent",
+        "a refused cancel changes nothing"
+    );
+
+    // FIFO: had the third been sent, it would be before the fourth.
+    gw.wait_status(fourth, "sent", Duration::from_secs(15)).await;
+    let sent: Vec<i64> = gw.record().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(sent, [first, second, fourth]);
+    let third_now = gw.message(third).await;
+    assert_eq!(third_now["status"], "cancelled");
+    let history: Vec<&str> = third_now["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["status"].as_str())
+        .collect();
+    assert_eq!(history, ["queued", "cancelled"]);
+}
+
+#[tokio::test]
+async fn message_cancelled_while_typing_is_never_sent() {
+    let gw = Gateway::start(
+        Setup::new()
+            .set("antiban.typing_min", "1500ms")
+            .set("antiban.typing_max", "1500ms")
+            .set("antiban.sync_wait", "0s"),
+    )
+    .await;
+    let typed = Gateway::accepted(&gw.send_text(TO, "typing… then cancelled").await);
+    // The first send starts after one gap (30–60 ms); then "typing…" shows for 1.5 s.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let cancelled = call(gw.delete(&format!("/api/messages/{typed}"))).await.ok(200);
+    assert_eq!(cancelled.data()["status"], "cancelled");
+    let next = Gateway::accepted(&gw.send_text(TO, "sent after the cancelled one").await);
+    gw.wait_status(next, "sent", Duration::from_secs(10)).await;
+    let sent: Vec<i64> = gw.record().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(sent, [next], "the message cancelled while typing never left");
+    assert_eq!(gw.message(typed).await["status"], "cancelled");
+}

@@ -1,0 +1,27 @@
+//! End-to-end tests: each starts the real `wapi` binary on its own temporary folder with the
+//! simulated WhatsApp backend, drives it over HTTP (and its command line), and checks what the
+//! simulator recorded as sent. Tests run in parallel; none sleeps through a real anti-ban gap.
+
+mod api;
+mod harness;
+mod setup;
+
+mod batch;
+mod cancel;
+mod daily_cap;
+mod durability;
+mod idempotency;
+mod keys;
+mod media;
+mod numbers;
+mod pacing;
+mod routes;
+mod session;
+mod tls;
+
+pub use api::{Auth, Resp, call, eventually};
+pub use harness::Gateway;
+pub use setup::Setup;
+
+/// A number the simulator knows as on WhatsApp.
+pub const TO: &str = "15550009999";
