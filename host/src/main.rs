@@ -1,13 +1,9 @@
 //! The `wapi` binary: parse the command line, read the configuration, set up logging, run.
 
 use clap::Parser;
-use mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 use wapi::app::{self, StartOptions};
 use wapi::cli::{self, Cli, Command};
-
-#[global_allocator]
-static ALLOCATOR: MiMalloc = MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -3,13 +3,14 @@
 //! read-only connections for queries, and migrations applied at start.
 
 mod keys;
+mod list;
 mod messages;
 mod writer;
 
 pub use keys::{KeyRow, RevokeOutcome, Role};
+pub use list::{ListFilter, Page, valid_cursor};
 pub use messages::{
-    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, ListFilter, MessageRecord, Page, Status,
-    StatusChange, valid_cursor,
+    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, MessageRecord, Status, StatusChange,
 };
 
 use std::path::{Path, PathBuf};

@@ -33,6 +33,7 @@ CREATE INDEX messages_by_status ON messages (session, status, id);
 
 CREATE TABLE message_history (
     message_id    INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    session       TEXT NOT NULL,                    -- the message's session
     status        TEXT NOT NULL,
     at            INTEGER NOT NULL,
     detail        TEXT
@@ -40,6 +41,7 @@ CREATE TABLE message_history (
 CREATE INDEX message_history_by_message ON message_history (message_id);
 
 CREATE TABLE idempotency (
+    session       TEXT NOT NULL,
     key_id        TEXT NOT NULL,
     idem_key      TEXT NOT NULL,
     fingerprint   BLOB NOT NULL,                    -- SHA-256 of the request's content
