@@ -74,3 +74,22 @@ fn validation_names_every_bad_field() {
     };
     assert_eq!(v.text(&ok, "").unwrap().content, Content::Text("héllo".into()));
 }
+
+#[test]
+fn templates_are_refused_while_no_plugin_can_render_them() {
+    let v = Validator { max_text: 100 };
+    let req = SendRequest {
+        to: Some("15551234567".into()),
+        text: Some("hi".into()),
+        template: Some("welcome".into()),
+        ..Default::default()
+    };
+    let errors = v.text(&req, "").unwrap_err();
+    assert_eq!(errors[0].field, "template");
+    let vars = SendRequest {
+        template: None,
+        vars: Some(Default::default()),
+        ..req
+    };
+    assert_eq!(v.text(&vars, "items[0].").unwrap_err()[0].field, "items[0].vars");
+}

@@ -65,12 +65,13 @@ impl Validator {
             }
             Some(t) => self.body(t, &format!("{prefix}text"), &mut errors),
         };
-        if let Some(template) = &req.template
-            && (template.trim().is_empty() || template.chars().count() > 128)
-        {
+        // Templates are rendered by templating plugins; until one is loaded, a template would be
+        // silently ignored, so it is refused instead.
+        if req.template.is_some() || req.vars.is_some() {
+            let field = if req.template.is_some() { "template" } else { "vars" };
             errors.push(FieldError::new(
-                format!("{prefix}template"),
-                "must be 1 to 128 characters",
+                format!("{prefix}{field}"),
+                "needs a templating plugin, and none is loaded; send the final text in `text`",
             ));
         }
         match (to, text) {
