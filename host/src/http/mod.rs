@@ -16,17 +16,14 @@ use axum::http::StatusCode;
 
 use crate::app::App;
 
-/// The whole HTTP surface: routes, then the edge around all of them, then CORS when configured.
+/// The whole HTTP surface: routes, CORS when configured, and the edge around all of them (so
+/// preflight answers get a request id too).
 pub fn router(app: App) -> Router {
-    let cors = cors(&app.config().server.cors_origins);
-    let router = crate::api::routes(&app)
-        .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(axum::middleware::from_fn(edge::edge))
-        .with_state(app);
-    match cors {
-        Some(layer) => router.layer(layer),
-        None => router,
+    let mut routes = crate::api::routes(&app).fallback(|| async { StatusCode::NOT_FOUND });
+    if let Some(cors) = cors(&app.config().server.cors_origins) {
+        routes = routes.layer(cors);
     }
+    routes.layer(axum::middleware::from_fn(edge::edge)).with_state(app)
 }
 
 /// Cross-origin access stays closed unless `server.cors_origins` names the origins.

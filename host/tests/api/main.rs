@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod cors;
 mod docs;
 mod envelope;
 mod messages;
