@@ -107,4 +107,4 @@ pub fn between(rng: &mut impl Rng, min: Duration, max: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,36 +7,22 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::policy::tests::ms;
 use super::{SenderDeps, spawn};
 use crate::clock::Clock;
-use crate::config::{AntiBan, SimulatorConfig, Typing};
+use crate::config::{AntiBan, SimulatorConfig};
 use crate::events::{Events, GatewayEvent};
 use crate::send::{Content, Recipient, ValidatedSend};
 use crate::store::{EnqueueItem, Store};
 use crate::whatsapp::simulator::{SimAction, Simulator};
 use crate::whatsapp::{NumberVerifier, Session};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 fn antiban() -> AntiBan {
     AntiBan {
-        min_gap: ms(5_000),
-        max_gap: ms(9_000),
-        typing: Some(Typing {
-            min: ms(1_000),
-            max: ms(4_000),
-            per_char: ms(50),
-        }),
         cooldown_every: 4,
-        cooldown_min: ms(30_000),
-        cooldown_max: ms(60_000),
         daily_limit: 100,
-        verify_numbers: true,
-        verify_cache: ms(60_000),
         sync_wait: ms(0),
-        resend_interrupted: false,
+        ..super::policy::tests::cfg()
     }
 }
 

@@ -27,6 +27,12 @@ fn open() -> (tempfile::TempDir, Store) {
 
 const DAY: &str = "2026-11-28";
 
+/// Queues texts to one number on `DAY` (cap 10, time 1).
+async fn queue(store: &Store, texts: &[&str]) -> Vec<EnqueueOutcome> {
+    let items = texts.iter().map(|t| text("15551234567", t)).collect();
+    store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap()
+}
+
 fn queued_ids(outcomes: &[EnqueueOutcome]) -> Vec<i64> {
     outcomes
         .iter()
@@ -138,16 +144,7 @@ async fn idempotency_keys_replay_or_refuse_and_expire() {
 #[tokio::test]
 async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
     let (_dir, store) = open();
-    store
-        .enqueue(
-            "k",
-            vec![text("15551234567", "a"), text("15551234567", "b")],
-            DAY.into(),
-            10,
-            1,
-        )
-        .await
-        .unwrap();
+    queue(&store, &["a", "b"]).await;
     assert_eq!(store.head().await.unwrap().unwrap().id, 1);
     assert!(store.claim(1, 2).await.unwrap());
     assert!(
@@ -180,16 +177,7 @@ async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
 #[tokio::test]
 async fn a_send_that_never_left_goes_back_to_its_place() {
     let (_dir, store) = open();
-    store
-        .enqueue(
-            "k",
-            vec![text("15551234567", "a"), text("15551234567", "b")],
-            DAY.into(),
-            10,
-            1,
-        )
-        .await
-        .unwrap();
+    queue(&store, &["a", "b"]).await;
     assert!(store.claim(1, 2).await.unwrap());
     store.requeue(1, "not connected".into(), 3).await.unwrap();
     assert_eq!(store.head().await.unwrap().unwrap().id, 1);

@@ -2,11 +2,12 @@ use super::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-fn ms(n: u64) -> Duration {
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn cfg() -> AntiBan {
+/// The anti-ban numbers of PRODUCT.md §3 (cool-down every 3, cap 10): shared with the sender tests.
+pub(crate) fn cfg() -> AntiBan {
     AntiBan {
         min_gap: ms(5_000),
         max_gap: ms(9_000),
