@@ -173,9 +173,13 @@ impl Sender {
         let store = self.deps.store.clone();
         let now_ms = || self.deps.clock.now_ms();
         let Some((to, content)) = outgoing_parts(&head) else {
-            store
-                .mark_failed(head.id, Status::Queued, "stored message is unreadable".into(), now_ms())
-                .await?;
+            let reason = "stored message is unreadable";
+            if store
+                .mark_failed(head.id, Status::Queued, reason.into(), now_ms())
+                .await?
+            {
+                self.finish(&head, Err(reason.into()));
+            }
             return Ok(());
         };
         if self.deps.antiban.verify_numbers
@@ -184,13 +188,16 @@ impl Sender {
             match self.deps.verifier.is_on_whatsapp(phone).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    store
+                    // Not failed if it was cancelled meanwhile.
+                    if store
                         .mark_failed(head.id, Status::Queued, "not_on_whatsapp".into(), now_ms())
-                        .await?;
-                    self.finish(&head, Err("not_on_whatsapp".into()));
+                        .await?
+                    {
+                        self.finish(&head, Err("not_on_whatsapp".into()));
+                    }
                     return Ok(());
                 }
-                Err(WaError::NotConnected) => return Ok(()),
+                Err(WaError::NotConnected) => return Ok(self.backend_not_ready().await),
                 Err(e) => {
                     tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified")
                 }
@@ -199,7 +206,7 @@ impl Sender {
         if let (Content::Text(text), Some(typing)) = (&content, self.deps.antiban.typing) {
             let duration = policy::typing_time(&typing, text.chars().count());
             if let Err(WaError::NotConnected) = self.deps.session.set_typing(&to, true).await {
-                return Ok(());
+                return Ok(self.backend_not_ready().await);
             }
             tokio::select! {
                 _ = tokio::time::sleep(duration) => {}
@@ -240,6 +247,7 @@ impl Sender {
                 self.finish(&head, Ok(receipt.wa_id));
             }
             Err(WaError::NotConnected) => {
+                // Never reached WhatsApp: back to its place first, then wait for the session.
                 store
                     .requeue(
                         head.id,
@@ -247,6 +255,7 @@ impl Sender {
                         now_ms(),
                     )
                     .await?;
+                self.backend_not_ready().await;
                 return Ok(());
             }
             Err(e) => {
@@ -262,6 +271,15 @@ impl Sender {
             Pause::Gap(d) => tracing::debug!(seconds = d.as_secs_f32(), "gap"),
         }
         Ok(())
+    }
+
+    /// The session said "connected" but the backend is not (yet): wait a moment rather than spin;
+    /// the session's own state change follows.
+    async fn backend_not_ready(&self) {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
     }
 
     /// Publishes the outcome, counts it, and removes a sent or failed message's media file.

@@ -15,7 +15,7 @@ use crate::events::{Events, GatewayEvent};
 use crate::send::{Content, Recipient, ValidatedSend};
 use crate::store::{EnqueueItem, Store};
 use crate::whatsapp::simulator::{SimAction, Simulator};
-use crate::whatsapp::{NumberVerifier, Session};
+use crate::whatsapp::{NumberVerifier, Session, WhatsApp};
 
 fn antiban() -> AntiBan {
     AntiBan {
@@ -230,4 +230,92 @@ async fn a_disconnect_pauses_the_queue_and_a_logout_holds_it() {
     rig.finals(&mut rx, 2).await;
     assert_eq!(rig.record().len(), 3);
     rig.shutdown.cancel();
+}
+
+/// A backend that says "connected" but refuses every send as not connected: what a real
+/// session looks like in the moment between losing its socket and reporting it.
+struct Lagging {
+    status: tokio::sync::watch::Sender<crate::whatsapp::SessionStatus>,
+    sends: std::sync::Mutex<Vec<tokio::time::Instant>>,
+}
+
+#[async_trait::async_trait]
+impl crate::whatsapp::WhatsApp for Lagging {
+    fn status(&self) -> tokio::sync::watch::Receiver<crate::whatsapp::SessionStatus> {
+        self.status.subscribe()
+    }
+    async fn qr_code(&self) -> Result<Option<String>, crate::whatsapp::WaError> {
+        Ok(None)
+    }
+    async fn pair_code(&self, _: &crate::send::PhoneNumber) -> Result<String, crate::whatsapp::WaError> {
+        Err(crate::whatsapp::WaError::NotConnected)
+    }
+    async fn check_numbers(
+        &self,
+        _: &[crate::send::PhoneNumber],
+    ) -> Result<Vec<crate::whatsapp::NumberCheck>, crate::whatsapp::WaError> {
+        Err(crate::whatsapp::WaError::Other("not asked in this test".into()))
+    }
+    async fn set_typing(&self, _: &Recipient, _: bool) -> Result<(), crate::whatsapp::WaError> {
+        Ok(())
+    }
+    async fn send(
+        &self,
+        _: crate::whatsapp::Outgoing<'_>,
+    ) -> Result<crate::whatsapp::SendReceipt, crate::whatsapp::WaError> {
+        self.sends.lock().unwrap().push(tokio::time::Instant::now());
+        Err(crate::whatsapp::WaError::NotConnected)
+    }
+    async fn logout(&self) -> Result<(), crate::whatsapp::WaError> {
+        Ok(())
+    }
+    async fn shutdown(&self) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_that_lags_behind_its_state_is_retried_calmly_and_loses_nothing() {
+    let rig = Rig::new("2026-11-28T10:00:00Z", &[]);
+    rig.enqueue(&[("15551234567", "a")]).await;
+    let lagging = Arc::new(Lagging {
+        status: tokio::sync::watch::Sender::new(rig.simulator.status().borrow().clone()),
+        sends: Default::default(),
+    });
+    let session: Session = lagging.clone();
+    let mut cfg = antiban();
+    cfg.verify_numbers = false;
+    let deps = SenderDeps {
+        store: rig.store.clone(),
+        verifier: Arc::new(NumberVerifier::new(session.clone(), cfg.verify_cache)),
+        session,
+        antiban: cfg,
+        clock: rig.clock,
+        events: rig.events.clone(),
+    };
+    let (task, handle) = spawn(deps, rig.shutdown.clone());
+    handle.wake();
+    let started = tokio::time::Instant::now();
+    while lagging.sends.lock().unwrap().len() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the sender stopped trying"
+        );
+        tokio::time::sleep(ms(1)).await;
+    }
+    // Each attempt types (1 s) and then waits (1 s) after the refusal: never a spin.
+    let times = lagging.sends.lock().unwrap().clone();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_secs(2),
+            "attempts {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    rig.shutdown.cancel();
+    task.await.unwrap();
+    let (message, _) = rig.store.message(1).await.unwrap().unwrap();
+    assert_eq!(
+        message.status,
+        crate::store::Status::Queued,
+        "it never left, so it waits its turn again"
+    );
 }

@@ -449,15 +449,16 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a message `failed` with its reason, from `from` (queued or sending).
-    pub async fn mark_failed(&self, id: i64, from: Status, reason: String, now: i64) -> Result<(), StoreError> {
+    /// Marks a message `failed` with its reason, from `from` (queued or sending); `false` when it
+    /// was no longer in `from` (cancelled meanwhile).
+    pub async fn mark_failed(&self, id: i64, from: Status, reason: String, now: i64) -> Result<bool, StoreError> {
         let changed = self
             .write(move |c| transition(c, id, from, Status::Failed, now, Some(&reason)))
             .await?;
         if changed {
             self.adjust_pending(-1);
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Puts a message that never reached WhatsApp back at its place in the queue.
