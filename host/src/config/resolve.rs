@@ -145,7 +145,8 @@ fn resolve_server(raw: &RawConfig, base: &Path) -> Result<ServerConfig, ConfigEr
         }
     };
     let public_url = s.public_url.trim().trim_end_matches('/');
-    if !public_url.is_empty() && !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+    let has_scheme = public_url.starts_with("http://") || public_url.starts_with("https://");
+    if !public_url.is_empty() && !has_scheme {
         return Err(invalid("server.public_url", "must start with http:// or https://"));
     }
     Ok(ServerConfig {

@@ -197,7 +197,10 @@ impl Sender {
                     }
                     return Ok(());
                 }
-                Err(WaError::NotConnected) => return Ok(self.backend_not_ready().await),
+                Err(WaError::NotConnected) => {
+                    self.backend_not_ready().await;
+                    return Ok(());
+                }
                 Err(e) => {
                     tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified")
                 }
@@ -206,7 +209,8 @@ impl Sender {
         if let (Content::Text(text), Some(typing)) = (&content, self.deps.antiban.typing) {
             let duration = policy::typing_time(&typing, text.chars().count());
             if let Err(WaError::NotConnected) = self.deps.session.set_typing(&to, true).await {
-                return Ok(self.backend_not_ready().await);
+                self.backend_not_ready().await;
+                return Ok(());
             }
             tokio::select! {
                 _ = tokio::time::sleep(duration) => {}

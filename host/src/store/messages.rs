@@ -108,7 +108,7 @@ pub struct DailyCounts {
 
 #[derive(Debug, Clone)]
 pub enum CancelOutcome {
-    Cancelled(MessageRecord),
+    Cancelled(Box<MessageRecord>),
     NotQueued(Status),
     NotFound,
 }
@@ -403,7 +403,7 @@ impl Store {
                     now,
                     Some("cancelled by request"),
                 )? {
-                    return Ok(CancelOutcome::Cancelled(load(c, id)?.expect("row exists")));
+                    return Ok(CancelOutcome::Cancelled(Box::new(load(c, id)?.expect("row exists"))));
                 }
                 Ok(match load(c, id)? {
                     Some(m) => CancelOutcome::NotQueued(m.status),
