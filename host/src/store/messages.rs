@@ -221,7 +221,8 @@ fn enqueue_one(
         now
     ])?;
     let id = c.last_insert_rowid();
-    record(c, id, Status::Queued, now, None)?;
+    c.prepare_cached("INSERT INTO message_history (message_id, session, status, at) VALUES (?1, ?2, 'queued', ?3)")?
+        .execute(params![id, session, now])?;
     Ok(MessageRecord {
         id,
         key_id: Some(key_id.to_string()),
