@@ -20,7 +20,7 @@ use crate::queue::{self, SenderDeps, SenderHandle};
 use crate::send::Validator;
 use crate::store::{Role, Store};
 use crate::whatsapp::simulator::Simulator;
-use crate::whatsapp::{NumberVerifier, Session, SessionStatus, Unavailable};
+use crate::whatsapp::{NumberVerifier, Session, SessionState, SessionStatus, Unavailable};
 
 #[derive(Clone)]
 pub struct App {
@@ -53,6 +53,9 @@ impl App {
     }
     pub fn session_status(&self) -> SessionStatus {
         self.inner.session.status().borrow().clone()
+    }
+    pub fn session(&self) -> &Session {
+        &self.inner.session
     }
     pub fn simulator(&self) -> Option<&Simulator> {
         self.inner.simulator.as_deref()
@@ -239,6 +242,9 @@ async fn watch_session(app: App, shutdown: CancellationToken) {
     let mut status = app.inner.session.status();
     loop {
         let current = status.borrow_and_update().clone();
+        if current.state == SessionState::WaitingForQr {
+            show_qr_in_terminal(&app).await;
+        }
         tracing::info!(
             state = current.state.as_str(),
             last_error = current.last_error.as_deref().unwrap_or(""),
@@ -252,6 +258,19 @@ async fn watch_session(app: App, shutdown: CancellationToken) {
             changed = status.changed() => if changed.is_err() { return },
             _ = shutdown.cancelled() => return,
         }
+    }
+}
+
+/// When stdout is a terminal, draws the linking code there too.
+async fn show_qr_in_terminal(app: &App) {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    if let Ok(Some(code)) = app.session().qr_code().await
+        && let Some(art) = crate::api::qr_terminal(&code)
+    {
+        println!("\n{art}\n  Scan with WhatsApp → Linked devices (or open the dashboard; GET /api/session/qr)\n");
     }
 }
 

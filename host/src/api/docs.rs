@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{batch, dto, keys, media, messages, numbers, status};
+use super::{batch, dto, keys, media, messages, numbers, session, status};
 use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
 
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
         status::status,
         messages::send, media::send_media, batch::batch, messages::list, messages::get, messages::cancel,
         numbers::check,
+        session::qr_code, session::pair, session::logout,
         keys::list, keys::create, keys::revoke,
     ),
     components(schemas(ErrorEnvelope, ErrorCode, dto::MessageDto, Envelope<dto::MessageDto>)),
@@ -32,6 +33,7 @@ use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
         (name = "status", description = "Session and queue state"),
         (name = "messages", description = "Send, list, read and cancel messages"),
         (name = "numbers", description = "Number checks"),
+        (name = "session", description = "Linking the WhatsApp account (admin)"),
         (name = "keys", description = "API keys (admin)"),
     )
 )]

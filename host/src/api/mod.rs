@@ -8,10 +8,13 @@ mod media;
 mod messages;
 mod numbers;
 mod ops;
+mod qr;
+mod session;
 mod simulator;
 mod status;
 
 pub use docs::ApiDoc;
+pub use qr::terminal as qr_terminal;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +38,9 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/api/messages/batch", post(batch::batch))
         .route("/api/messages/{id}", get(messages::get).delete(messages::cancel))
         .route("/api/numbers/check", post(numbers::check))
+        .route("/api/session/qr", get(session::qr_code))
+        .route("/api/session/pair", post(session::pair))
+        .route("/api/session/logout", post(session::logout))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/api/openapi.json", get(docs::openapi_json))

@@ -42,6 +42,7 @@ pub struct Simulator {
 }
 
 const LINKED_NUMBER: &str = "15550000000";
+const QR_ROTATION_SECS: i64 = 20;
 
 impl Simulator {
     pub fn start(cfg: SimulatorConfig, clock: Clock) -> anyhow::Result<Self> {
@@ -147,9 +148,18 @@ impl WhatsApp for Simulator {
         self.status.subscribe()
     }
 
+    /// Rotates like WhatsApp's: a new code every 20 s while waiting for a scan.
     async fn qr_code(&self) -> Result<Option<String>, WaError> {
-        Ok(match self.status.borrow().state {
-            SessionState::WaitingForQr => Some(format!("wapi-simulator:{:016x}", rand::rng().random::<u64>())),
+        let status = self.status.borrow();
+        Ok(match status.state {
+            SessionState::WaitingForQr => {
+                let waited = (self.clock.now() - status.since).num_seconds().max(0);
+                Some(format!(
+                    "wapi-simulator:{}:{}",
+                    status.since.timestamp_millis(),
+                    waited / QR_ROTATION_SECS
+                ))
+            }
             _ => None,
         })
     }

@@ -14,6 +14,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/messages/batch", &["post"]),
     ("/api/messages/{id}", &["get", "delete"]),
     ("/api/numbers/check", &["post"]),
+    ("/api/session/qr", &["get"]),
+    ("/api/session/pair", &["post"]),
+    ("/api/session/logout", &["post"]),
     ("/api/keys", &["get", "post"]),
     ("/api/keys/{id}", &["delete"]),
 ];

@@ -7,6 +7,7 @@ mod auth;
 mod cors;
 mod docs;
 mod envelope;
+mod linking;
 mod messages;
 mod panics;
 mod rate_limits;
