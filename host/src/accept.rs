@@ -36,14 +36,14 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
 /// Runs sends through the gate, the number check and the queue; results keep the items' order.
 pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<Vec<ItemResult>, ApiError> {
     let status = app.session_status();
-    if status.state.gate() == Gate::Unlinked {
+    if status.gate() == Gate::Unlinked {
         let why = status.last_error.unwrap_or_else(|| "no linked session".into());
         return Err(ApiError::NotConnected(format!(
             "{why}; open the dashboard and scan the QR"
         )));
     }
     let mut results: Vec<Option<ItemResult>> = (0..items.len()).map(|_| None).collect();
-    if app.config().antiban.verify_numbers && status.state.gate() == Gate::Open {
+    if app.config().antiban.verify_numbers && status.gate() == Gate::Open {
         refuse_unknown_numbers(app, &items, &mut results).await;
     }
     let (indexes, pending): (Vec<usize>, Vec<EnqueueItem>) = items

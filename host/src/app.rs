@@ -20,7 +20,8 @@ use crate::queue::{self, SenderDeps, SenderHandle};
 use crate::send::Validator;
 use crate::store::{Role, Store};
 use crate::whatsapp::simulator::Simulator;
-use crate::whatsapp::{NumberVerifier, Session, SessionState, SessionStatus, Unavailable};
+use crate::whatsapp::web::Web;
+use crate::whatsapp::{NumberVerifier, Session, SessionState, SessionStatus};
 
 #[derive(Clone)]
 pub struct App {
@@ -139,13 +140,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
             let simulator = Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
             (simulator.clone(), Some(simulator))
         }
-        Backend::Web => (
-            Arc::new(Unavailable::new(
-                &clock,
-                "this build has no WhatsApp Web backend yet; set whatsapp.backend = \"simulator\" to try the gateway",
-            )),
-            None,
-        ),
+        Backend::Web => (Arc::new(Web::start(config.storage.whatsapp_store.clone(), clock)), None),
     };
     let events = Events::default();
     let verifier = Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache));

@@ -173,6 +173,11 @@ impl Gateway {
     }
 
     /// SIGKILL, as a crash or a power cut would.
+    /// The running server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the gateway is running").id()
+    }
+
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("the gateway is running");
         child.kill().expect("kill -9");

@@ -18,6 +18,7 @@ mod pacing;
 mod routes;
 mod session;
 mod tls;
+mod web_offline;
 
 pub use api::{Auth, Resp, call, eventually};
 pub use harness::Gateway;

@@ -129,7 +129,7 @@ pub fn replay(message: &MessageRecord, first: Option<String>) -> Response {
 pub(super) fn may_wait(app: &App) -> bool {
     let wait = app.config().antiban.sync_wait;
     !wait.is_zero()
-        && app.session_status().state.gate() == crate::whatsapp::Gate::Open
+        && app.session_status().gate() == crate::whatsapp::Gate::Open
         && app.store().pending() == 0
         && app
             .sender()

@@ -71,7 +71,7 @@ pub async fn check(
         return Err(ApiError::fields(errors));
     }
     let status = app.session_status();
-    if status.state.gate() != Gate::Open {
+    if status.gate() != Gate::Open {
         return Err(ApiError::NotConnected(format!(
             "the session is {}; numbers can be checked once connected",
             status.state.as_str()

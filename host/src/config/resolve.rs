@@ -38,6 +38,8 @@ pub struct TlsFiles {
 pub struct StorageConfig {
     pub path: PathBuf,
     pub media_dir: PathBuf,
+    /// WhatsApp's own keys and sessions (the library's SQLite store), beside the database.
+    pub whatsapp_store: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +109,11 @@ pub(super) fn resolve(raw: RawConfig, base: &Path) -> Result<Config, ConfigError
     };
     Ok(Config {
         server,
-        storage: StorageConfig { path, media_dir },
+        storage: StorageConfig {
+            whatsapp_store: path.with_file_name("whatsapp.db"),
+            path,
+            media_dir,
+        },
         backend: resolve_backend(&raw, base)?,
         antiban: resolve_antiban(&raw)?,
         limits: resolve_limits(&raw)?,

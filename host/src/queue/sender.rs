@@ -99,7 +99,7 @@ impl Sender {
     }
 
     async fn step(&mut self, session: &mut watch::Receiver<SessionStatus>) -> Result<(), StoreError> {
-        let gate = session.borrow_and_update().state.gate();
+        let gate = session.borrow_and_update().gate();
         let sent_today = self.sent_today().await?;
         let now = Instant::now();
         let input = Input {

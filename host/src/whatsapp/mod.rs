@@ -1,12 +1,11 @@
 //! The WhatsApp session seam: everything the gateway needs from WhatsApp, as one trait, so the
-//! queue and the API never know which backend runs — the real companion device or the
+//! queue and the API never know which backend runs — the real companion device ([`web`]) or the
 //! [`simulator`] that stands in for WhatsApp in tests and demos.
 
 pub mod simulator;
-mod unavailable;
 mod verify;
+pub mod web;
 
-pub use unavailable::Unavailable;
 pub use verify::NumberVerifier;
 
 use std::sync::Arc;
@@ -43,14 +42,6 @@ pub enum Gate {
 }
 
 impl SessionState {
-    pub fn gate(self) -> Gate {
-        match self {
-            Self::Connected => Gate::Open,
-            Self::Starting | Self::Reconnecting | Self::TemporarilyBanned => Gate::Paused,
-            Self::WaitingForQr | Self::Pairing | Self::LoggedOut => Gate::Unlinked,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Starting => "starting",
@@ -71,6 +62,22 @@ pub struct SessionStatus {
     pub last_error: Option<String>,
     /// The linked phone number, once known.
     pub number: Option<String>,
+    /// Whether a WhatsApp account is linked (credentials stored), connected or not.
+    pub linked: bool,
+}
+
+impl SessionStatus {
+    /// What the queue may do: send when connected; wait while linked (starting, reconnecting,
+    /// banned for a while); hold and refuse new sends when nothing is linked.
+    pub fn gate(&self) -> Gate {
+        match self.state {
+            SessionState::Connected => Gate::Open,
+            SessionState::Starting | SessionState::Reconnecting | SessionState::TemporarilyBanned if self.linked => {
+                Gate::Paused
+            }
+            _ => Gate::Unlinked,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -79,6 +79,7 @@ impl Simulator {
                 since: self.clock.now(),
                 last_error: Some("simulated disconnect".into()),
                 number: Some(LINKED_NUMBER.into()),
+                linked: true,
             },
             SimAction::Logout => unlinked(
                 &self.clock,
@@ -130,6 +131,7 @@ fn linked(clock: &Clock) -> SessionStatus {
         since: clock.now(),
         last_error: None,
         number: Some(LINKED_NUMBER.into()),
+        linked: true,
     }
 }
 
@@ -139,6 +141,7 @@ fn unlinked(clock: &Clock, state: SessionState, last_error: Option<String>) -> S
         since: clock.now(),
         last_error,
         number: None,
+        linked: false,
     }
 }
 
@@ -165,7 +168,7 @@ impl WhatsApp for Simulator {
     }
 
     async fn pair_code(&self, _phone: &PhoneNumber) -> Result<String, WaError> {
-        if self.status.borrow().state.gate() != super::Gate::Unlinked {
+        if self.status.borrow().gate() != super::Gate::Unlinked {
             return Err(WaError::Other("already linked".into()));
         }
         self.status

@@ -1,0 +1,148 @@
+//! The supervisor's loop around one client: the library's events and polled flags in, session
+//! states out, and the decision of what to do when the client ends.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use whatsapp_rust::prelude::*;
+
+use super::{CONNECT_GRACE, POLL, Shared};
+use crate::whatsapp::SessionState;
+
+/// What the supervisor does after a client ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Stop,
+    Rebuild,
+    /// Logged out: forget the device, then build a fresh client (new QR codes).
+    Wipe,
+    /// The QR codes ran out: build a new client only when someone asks for a code.
+    WaitForDemand,
+}
+
+/// A state change an event asks for, or what to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    State(SessionState, Option<String>),
+    Qr(String),
+    Connected,
+    End(Next, SessionState, Option<String>),
+    Nothing,
+}
+
+/// The pure part: what one library event means for the session.
+pub fn effect(event: &Event) -> Effect {
+    match event {
+        Event::PairingQrCode(qr) => Effect::Qr(qr.code.clone()),
+        Event::PairingQrCodesExhausted(e) if e.disconnected => Effect::End(
+            Next::WaitForDemand,
+            SessionState::WaitingForQr,
+            Some("the QR codes expired; ask for a new one (dashboard or GET /api/session/qr)".into()),
+        ),
+        Event::Connected(_) | Event::PairSuccess(_) => Effect::Connected,
+        Event::Disconnected(d) => {
+            Effect::State(SessionState::Reconnecting, Some(format!("disconnected: {}", d.reason)))
+        }
+        Event::LoggedOut(l) => Effect::End(
+            Next::Wipe,
+            SessionState::LoggedOut,
+            Some(format!("logged out by WhatsApp: {:?}", l.reason)),
+        ),
+        Event::StreamReplaced(_) => Effect::End(
+            Next::Stop,
+            SessionState::LoggedOut,
+            Some("another client took over this session; restart the gateway to reclaim it".into()),
+        ),
+        Event::TemporaryBan(ban) => Effect::State(
+            SessionState::TemporarilyBanned,
+            Some(format!(
+                "temporarily banned by WhatsApp ({:?}) for {} s; the queue waits",
+                ban.code,
+                ban.expire.num_seconds()
+            )),
+        ),
+        Event::ConnectFailure(f) => Effect::State(
+            SessionState::Reconnecting,
+            Some(format!(
+                "connection refused: {:?} {}",
+                f.reason,
+                f.message.clone().unwrap_or_default()
+            )),
+        ),
+        _ => Effect::Nothing,
+    }
+}
+
+/// Runs one client until it ends; returns what comes next.
+pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceiver<Arc<Event>>) -> Next {
+    let client = bot.client();
+    let mut handle = bot.spawn();
+    let started = Instant::now();
+    let mut poll = tokio::time::interval(POLL);
+    let next = loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break Next::Rebuild };
+                match effect(&event) {
+                    Effect::Qr(code) => {
+                        *shared.qr.lock().expect("qr slot") = Some(code);
+                        shared.set(SessionState::WaitingForQr, None);
+                    }
+                    Effect::Connected => connected(shared, &client),
+                    Effect::State(state, why) => shared.set(state, why),
+                    Effect::End(next, state, why) => {
+                        shared.set(state, why);
+                        break next;
+                    }
+                    Effect::Nothing => {}
+                }
+            }
+            _ = poll.tick() => reconcile(shared, &client, started),
+            _ = &mut handle => {
+                // The run loop ended by itself (a logout, a deliberate disconnect).
+                tracing::info!("the WhatsApp client stopped");
+                return Next::Rebuild;
+            }
+            _ = shared.restart.notified() => break Next::Wipe,
+            _ = shared.shutdown.cancelled() => break Next::Stop,
+        }
+    };
+    *shared.qr.lock().expect("qr slot") = None;
+    if tokio::time::timeout(std::time::Duration::from_secs(15), handle.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the WhatsApp client did not stop within 15 s");
+    }
+    next
+}
+
+fn connected(shared: &Shared, client: &Arc<Client>) {
+    *shared.qr.lock().expect("qr slot") = None;
+    shared.set_linked(true, client.pn().map(|j| j.user.to_string()));
+    shared.set(SessionState::Connected, None);
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = client.presence().set_available().await {
+            tracing::debug!(error = %e, "could not set presence available yet");
+        }
+    });
+}
+
+/// Offline the library emits nothing: compare the shown state with the client's flags.
+fn reconcile(shared: &Shared, client: &Arc<Client>, started: Instant) {
+    let state = shared.status.borrow().state;
+    match (state, client.is_connected() && client.is_logged_in()) {
+        (SessionState::Connected, false) => shared.set(
+            SessionState::Reconnecting,
+            Some("connection to WhatsApp lost; reconnecting".into()),
+        ),
+        (SessionState::Starting | SessionState::Reconnecting, true) => connected(shared, client),
+        (SessionState::Starting, false) if started.elapsed() > CONNECT_GRACE => shared.set(
+            SessionState::Reconnecting,
+            Some("cannot reach WhatsApp's servers; retrying with back-off".into()),
+        ),
+        _ => {}
+    }
+}

@@ -1,0 +1,105 @@
+//! The mappings that need no network: recipients to JIDs, media kinds, library events to
+//! session states, and what the queue may do in each state.
+
+use std::time::Duration;
+
+use whatsapp_rust::prelude::*;
+use whatsapp_rust::wacore::download::MediaType;
+use whatsapp_rust::wacore::types::events as ev;
+
+use super::events::{Effect, Next, effect};
+use super::{jid, media_type};
+use crate::send::{MessageKind, Recipient};
+use crate::whatsapp::{Gate, SessionState, SessionStatus};
+
+#[test]
+fn recipients_become_jids() {
+    let phone = jid(&Recipient::parse("923001234567").unwrap()).unwrap();
+    assert_eq!(phone.to_string(), "923001234567@s.whatsapp.net");
+    let group = jid(&Recipient::parse("120363000000000000@g.us").unwrap()).unwrap();
+    assert_eq!(group.to_string(), "120363000000000000@g.us");
+}
+
+#[test]
+fn media_kinds_upload_under_their_category() {
+    assert!(matches!(media_type(MessageKind::Image), MediaType::Image));
+    assert!(matches!(media_type(MessageKind::Video), MediaType::Video));
+    assert!(matches!(media_type(MessageKind::Audio), MediaType::Audio));
+    assert!(matches!(media_type(MessageKind::Document), MediaType::Document));
+}
+
+#[test]
+fn library_events_map_to_session_states() {
+    let qr = Event::PairingQrCode(
+        ev::PairingQrCode::builder()
+            .code("2@abc".into())
+            .timeout(Duration::from_secs(60))
+            .build(),
+    );
+    assert_eq!(effect(&qr), Effect::Qr("2@abc".into()));
+
+    let exhausted = Event::PairingQrCodesExhausted(ev::PairingQrCodesExhausted::builder().disconnected(true).build());
+    assert!(matches!(
+        effect(&exhausted),
+        Effect::End(Next::WaitForDemand, SessionState::WaitingForQr, Some(_))
+    ));
+    let still_up = Event::PairingQrCodesExhausted(ev::PairingQrCodesExhausted::builder().disconnected(false).build());
+    assert_eq!(effect(&still_up), Effect::Nothing);
+
+    assert_eq!(
+        effect(&Event::Connected(ev::Connected::builder().build())),
+        Effect::Connected
+    );
+
+    let dropped = Event::Disconnected(
+        ev::Disconnected::builder()
+            .reason(whatsapp_rust::wacore::net::DisconnectReason::StreamEnded)
+            .build(),
+    );
+    assert!(matches!(
+        effect(&dropped),
+        Effect::State(SessionState::Reconnecting, Some(_))
+    ));
+
+    let replaced = Event::StreamReplaced(ev::StreamReplaced::builder().build());
+    assert!(matches!(
+        effect(&replaced),
+        Effect::End(Next::Stop, SessionState::LoggedOut, Some(_))
+    ));
+
+    let ban = Event::TemporaryBan(
+        ev::TemporaryBan::builder()
+            .code(ev::TempBanReason::SentToTooManyPeople)
+            .expire(chrono::TimeDelta::seconds(3600))
+            .build(),
+    );
+    match effect(&ban) {
+        Effect::State(SessionState::TemporarilyBanned, Some(why)) => assert!(why.contains("3600"), "{why}"),
+        other => panic!("a ban pauses with the reason: {other:?}"),
+    }
+}
+
+#[test]
+fn the_queue_gate_follows_state_and_link() {
+    let status = |state, linked| SessionStatus {
+        state,
+        since: Default::default(),
+        last_error: None,
+        number: None,
+        linked,
+    };
+    let table = [
+        (SessionState::Connected, true, Gate::Open),
+        (SessionState::Starting, true, Gate::Paused),
+        (SessionState::Reconnecting, true, Gate::Paused),
+        (SessionState::TemporarilyBanned, true, Gate::Paused),
+        (SessionState::Starting, false, Gate::Unlinked),
+        (SessionState::Reconnecting, false, Gate::Unlinked),
+        (SessionState::WaitingForQr, false, Gate::Unlinked),
+        (SessionState::Pairing, false, Gate::Unlinked),
+        (SessionState::LoggedOut, false, Gate::Unlinked),
+    ];
+    for (state, linked, gate) in table {
+        assert_eq!(status(state, linked).gate(), gate, "{state:?} linked={linked}");
+    }
+}

@@ -1,0 +1,74 @@
+//! The real WhatsApp backend (`backend = "web"`) with WhatsApp unreachable, as on this machine:
+//! the gateway starts, serves, says why it is not connected, refuses sends it could not deliver,
+//! stays small and quiet while its client retries, and stops promptly.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::{Gateway, Setup, TO, call, eventually};
+
+/// CPU time (user + system, in clock ticks of 10 ms) and anonymous resident memory (kB: the
+/// heap and stacks, not the mapped binary, which is large in a debug build) of a process.
+fn usage(pid: u32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("process stat");
+    let fields: Vec<&str> = stat.rsplit_once(") ").expect("stat format").1.split(' ').collect();
+    let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .expect("RssAnon");
+    (ticks, rss)
+}
+
+#[tokio::test]
+async fn offline_the_real_backend_serves_explains_refuses_and_stops_promptly() {
+    let mut gw = Gateway::start(Setup::new().set("whatsapp.backend", "web")).await;
+    assert_eq!(gw.status().await["connection"]["backend"], "web");
+
+    // No event comes while offline; the supervisor still reports the state with a reason.
+    let status = eventually(
+        "the session to report reconnecting",
+        Duration::from_secs(40),
+        || async {
+            let s = gw.status().await;
+            (s["connection"]["state"] == "reconnecting").then_some(s)
+        },
+    )
+    .await;
+    let why = status["connection"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!why.is_empty(), "a reason is given: {status}");
+    assert!(status["connection"]["since"].is_string());
+
+    // Nothing linked: a send is refused with 503 and nothing is queued.
+    call(gw.post("/api/messages", json!({"to": TO, "text": "hello"})))
+        .await
+        .err(503, "WHATSAPP_NOT_CONNECTED");
+    assert_eq!(gw.status().await["pendingMessages"], 0);
+    let qr = call(gw.get("/api/session/qr")).await.ok(200);
+    assert!(qr.data()["code"].is_null(), "no code without WhatsApp: {}", qr.data());
+    call(gw.post("/api/numbers/check", json!({"numbers": [TO]})))
+        .await
+        .err(503, "WHATSAPP_NOT_CONNECTED");
+
+    // Retrying stays cheap: under 10 % of a core and a small footprint.
+    let (before, _) = usage(gw.pid());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (after, rss_kb) = usage(gw.pid());
+    assert!(
+        after - before < 50,
+        "{} ms of CPU in 5 s while offline",
+        (after - before) * 10
+    );
+    assert!(rss_kb < 64 * 1024, "RSS {rss_kb} kB while offline");
+
+    let asked = Instant::now();
+    let exit = gw.terminate().await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(asked.elapsed() < Duration::from_secs(20));
+}
