@@ -21,6 +21,18 @@ pub enum GatewayEvent {
     MessageCancelled {
         id: i64,
     },
+    /// WhatsApp's server acknowledged a sent message (or refused it, with the code).
+    MessageAcked {
+        id: i64,
+        error: Option<String>,
+    },
+    /// A message arrived, stored as inbound row `id`.
+    MessageReceived {
+        id: i64,
+        chat: String,
+        sender: String,
+        text: Option<String>,
+    },
     SessionChanged {
         state: SessionState,
         last_error: Option<String>,
@@ -34,8 +46,9 @@ impl GatewayEvent {
             Self::MessageQueued { id }
             | Self::MessageSent { id, .. }
             | Self::MessageFailed { id, .. }
-            | Self::MessageCancelled { id } => Some(*id),
-            Self::SessionChanged { .. } => None,
+            | Self::MessageCancelled { id }
+            | Self::MessageAcked { id, .. } => Some(*id),
+            Self::MessageReceived { .. } | Self::SessionChanged { .. } => None,
         }
     }
 

@@ -308,3 +308,41 @@ async fn keys_are_found_touched_and_revoked() {
     assert_eq!(store.revoke_key("DDDDDDDD", 6).await.unwrap(), RevokeOutcome::LastAdmin);
     assert_eq!(store.key_count().await.unwrap(), 3);
 }
+
+#[tokio::test]
+async fn incoming_messages_are_stored_once_and_server_acks_land_on_ours() {
+    let (_dir, store) = open();
+    let message = |id: &str| crate::whatsapp::Incoming {
+        wa_id: id.into(),
+        chat: "15551234567@s.whatsapp.net".into(),
+        sender: "15551234567@s.whatsapp.net".into(),
+        from_me: false,
+        push_name: Some("Ann".into()),
+        text: Some("hi".into()),
+        media_type: None,
+        sent_at: 5,
+    };
+    let first = store
+        .store_incoming(vec![message("A"), message("B")], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|(_, m)| m.wa_id.as_str()).collect::<Vec<_>>(),
+        ["A", "B"]
+    );
+    let again = store
+        .store_incoming(vec![message("B"), message("C")], 11)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|(_, m)| m.wa_id.as_str()).collect::<Vec<_>>(),
+        ["C"],
+        "a redelivery is stored once"
+    );
+
+    queue(&store, &["a"]).await;
+    store.claim(1, 2).await.unwrap();
+    store.mark_sent(1, "WA1".into(), DAY.into(), 3).await.unwrap();
+    assert_eq!(store.record_server_ack("WA1", None, 4).await.unwrap(), Some(1));
+    assert_eq!(store.record_server_ack("NOT-OURS", None, 4).await.unwrap(), None);
+}

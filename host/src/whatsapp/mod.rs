@@ -116,6 +116,29 @@ pub enum WaError {
     Other(String),
 }
 
+/// A message someone sent to the linked account (or that its phone sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    pub wa_id: String,
+    pub chat: String,
+    pub sender: String,
+    pub from_me: bool,
+    pub push_name: Option<String>,
+    pub text: Option<String>,
+    pub media_type: Option<String>,
+    /// WhatsApp's timestamp, Unix milliseconds.
+    pub sent_at: i64,
+}
+
+/// Where a backend hands over what arrives. `incoming` returns only once the batch is stored
+/// durably: only then does the backend acknowledge it to WhatsApp.
+#[async_trait]
+pub trait Inbox: Send + Sync + 'static {
+    async fn incoming(&self, batch: Vec<Incoming>) -> anyhow::Result<()>;
+    /// WhatsApp's server acknowledged (or, with `error`, refused) a sent message.
+    async fn server_ack(&self, wa_id: &str, error: Option<String>);
+}
+
 /// Everything the gateway needs from a WhatsApp session.
 #[async_trait]
 pub trait WhatsApp: Send + Sync + 'static {

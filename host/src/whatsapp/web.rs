@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use whatsapp_rust::prelude::*;
 
-use super::{NumberCheck, Outgoing, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
+use super::{Inbox, Incoming, NumberCheck, Outgoing, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
 use crate::clock::Clock;
 use crate::send::{Content, MessageKind, PhoneNumber, Recipient};
 use events::Next;
@@ -37,6 +37,7 @@ pub struct Web {
 
 struct Shared {
     store_path: PathBuf,
+    inbox: Arc<dyn Inbox>,
     clock: Clock,
     status: watch::Sender<SessionStatus>,
     client: Mutex<Option<Arc<Client>>>,
@@ -50,7 +51,7 @@ struct Shared {
 
 impl Web {
     /// Starts the supervisor; `store_path` is the library's own SQLite file.
-    pub fn start(store_path: PathBuf, clock: Clock) -> Self {
+    pub fn start(store_path: PathBuf, clock: Clock, inbox: Arc<dyn Inbox>) -> Self {
         let status = SessionStatus {
             state: SessionState::Starting,
             since: clock.now(),
@@ -60,6 +61,7 @@ impl Web {
         };
         let shared = Arc::new(Shared {
             store_path,
+            inbox,
             clock,
             status: watch::Sender::new(status),
             client: Mutex::new(None),
@@ -151,6 +153,9 @@ async fn build(shared: &Shared) -> Result<(Bot, mpsc::UnboundedReceiver<Arc<Even
     let bot = Bot::builder()
         .with_backend(store)
         .skip_history_sync()
+        .with_inbound_durability_hook(StoreFirst {
+            inbox: shared.inbox.clone(),
+        })
         .on_event(move |event, _client| {
             let _ = tx.send(event);
             async {}
@@ -163,6 +168,39 @@ async fn build(shared: &Shared) -> Result<(Bot, mpsc::UnboundedReceiver<Arc<Even
     *shared.client.lock().expect("client slot") = Some(bot.client());
     shared.set(SessionState::Starting, None);
     Ok((bot, rx))
+}
+
+/// Stores incoming messages in the gateway's database before WhatsApp is told they arrived:
+/// an error here withholds the ack, and WhatsApp delivers them again.
+struct StoreFirst {
+    inbox: Arc<dyn Inbox>,
+}
+
+#[async_trait]
+impl whatsapp_rust::InboundDurabilityHook for StoreFirst {
+    async fn on_messages(&self, _client: Arc<Client>, batch: &[InboundMessage]) -> anyhow::Result<()> {
+        self.inbox.incoming(batch.iter().map(incoming).collect()).await
+    }
+}
+
+/// What the gateway keeps of an incoming message.
+pub fn incoming(m: &InboundMessage) -> Incoming {
+    let info = &m.info;
+    let media_type = (!info.media_type.is_empty()).then(|| info.media_type.clone());
+    Incoming {
+        wa_id: info.id.to_string(),
+        chat: info.source.chat.to_string(),
+        sender: info.source.sender.to_string(),
+        from_me: info.source.is_from_me,
+        push_name: (!info.push_name.is_empty()).then(|| info.push_name.clone()),
+        text: m
+            .message
+            .text_content()
+            .map(str::to_string)
+            .or_else(|| m.message.get_caption().map(str::to_string)),
+        media_type,
+        sent_at: info.timestamp.timestamp_millis(),
+    }
 }
 
 /// Forgets the linked device: the library's logout does not delete its keys.

@@ -84,6 +84,11 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break Next::Rebuild };
+                if let Event::ServerAck(ack) = &*event
+                    && ack.class.as_deref() == Some("message")
+                {
+                    shared.inbox.server_ack(&ack.id, ack.error.clone()).await;
+                }
                 match effect(&event) {
                     Effect::Qr(code) => {
                         *shared.qr.lock().expect("qr slot") = Some(code);
