@@ -44,8 +44,11 @@ struct Shared {
     qr: Mutex<Option<String>>,
     /// Someone asked for a QR code after the codes ran out: build a new client.
     demand: Notify,
-    /// Logout was asked for: wipe the store and start over.
+    /// Logout was asked for: the current client ends, the store is wiped, a fresh one starts.
     restart: Notify,
+    /// Set by a logout, cleared once the store is wiped. The flag, not the wake-up, decides
+    /// the wipe: a stale wake-up must never delete a session linked afterwards.
+    wipe_requested: std::sync::atomic::AtomicBool,
     shutdown: CancellationToken,
 }
 
@@ -57,7 +60,7 @@ impl Web {
             since: clock.now(),
             last_error: None,
             number: None,
-            linked: store_path.exists(),
+            linked: false,
         };
         let shared = Arc::new(Shared {
             store_path,
@@ -68,6 +71,7 @@ impl Web {
             qr: Mutex::new(None),
             demand: Notify::new(),
             restart: Notify::new(),
+            wipe_requested: Default::default(),
             shutdown: CancellationToken::new(),
         });
         let supervisor = tokio::spawn(supervise(shared.clone()));
@@ -126,14 +130,21 @@ async fn supervise(shared: Arc<Shared>) {
             }
         };
         *shared.client.lock().expect("client slot") = None;
+        let requested = shared.wipe_requested.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if requested || next == Next::Wipe {
+            wipe(&shared.store_path).await;
+        }
         match next {
             Next::Stop => return,
-            Next::Rebuild => {}
-            Next::Wipe => wipe(&shared.store_path).await,
+            Next::Rebuild | Next::Wipe => {}
             Next::WaitForDemand => {
                 tokio::select! {
                     _ = shared.demand.notified() => {}
-                    _ = shared.restart.notified() => wipe(&shared.store_path).await,
+                    _ = shared.restart.notified() => {
+                        if shared.wipe_requested.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                            wipe(&shared.store_path).await;
+                        }
+                    }
                     _ = shared.shutdown.cancelled() => return,
                 }
             }
@@ -322,6 +333,7 @@ impl WhatsApp for Web {
             .lock()
             .expect("client slot")
             .clone()
+            .filter(|c| c.is_connected())
             .ok_or(WaError::NotConnected)?;
         let options = whatsapp_rust::pair_code::PairCodeOptions {
             phone_number: phone.as_str().to_string(),
@@ -392,6 +404,9 @@ impl WhatsApp for Web {
         if let Some(client) = client {
             client.logout().await;
         }
+        self.shared
+            .wipe_requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.set_linked(false, None);
         self.shared
             .set(SessionState::LoggedOut, Some("logged out by request".into()));

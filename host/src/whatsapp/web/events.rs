@@ -109,7 +109,8 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
                 tracing::info!("the WhatsApp client stopped");
                 return Next::Rebuild;
             }
-            _ = shared.restart.notified() => break Next::Wipe,
+            // A logout: end this client; the supervisor wipes the store (its flag says so).
+            _ = shared.restart.notified() => break Next::Rebuild,
             _ = shared.shutdown.cancelled() => break Next::Stop,
         }
     };
