@@ -15,13 +15,14 @@ use crate::auth::{self, ApiKey};
 use crate::clock::Clock;
 use crate::config::{Backend, Config};
 use crate::events::{Events, GatewayEvent};
+use crate::inbox::GatewayInbox;
 use crate::limits::RateLimits;
 use crate::queue::{self, SenderDeps, SenderHandle};
 use crate::send::Validator;
 use crate::store::{Role, Store};
 use crate::whatsapp::simulator::Simulator;
 use crate::whatsapp::web::Web;
-use crate::whatsapp::{Inbox, Incoming, NumberVerifier, Session, SessionState, SessionStatus};
+use crate::whatsapp::{NumberVerifier, Session, SessionState, SessionStatus};
 
 #[derive(Clone)]
 pub struct App {
@@ -266,48 +267,6 @@ async fn watch_session(app: App, shutdown: CancellationToken) {
     }
 }
 
-/// What the WhatsApp backend hands over: stored first (only then is it acknowledged to
-/// WhatsApp), then published as events.
-pub struct GatewayInbox {
-    pub store: Store,
-    pub events: Events,
-    pub clock: Clock,
-}
-
-#[async_trait::async_trait]
-impl Inbox for GatewayInbox {
-    async fn incoming(&self, batch: Vec<Incoming>) -> anyhow::Result<()> {
-        let stored = self.store.store_incoming(batch, self.clock.now_ms()).await?;
-        for (id, m) in stored {
-            tracing::info!(id, chat = %m.chat, "message received");
-            self.events.publish(GatewayEvent::MessageReceived {
-                id,
-                chat: m.chat,
-                sender: m.sender,
-                text: m.text,
-            });
-        }
-        Ok(())
-    }
-
-    async fn server_ack(&self, wa_id: &str, error: Option<String>) {
-        match self
-            .store
-            .record_server_ack(wa_id, error.clone(), self.clock.now_ms())
-            .await
-        {
-            Ok(Some(id)) => {
-                if let Some(code) = &error {
-                    tracing::warn!(id, wa_id, code, "WhatsApp's server refused a sent message");
-                }
-                self.events.publish(GatewayEvent::MessageAcked { id, error });
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(wa_id, error = %e, "could not record a server ack"),
-        }
-    }
-}
-
 /// When stdout is a terminal, draws the linking code there too.
 async fn show_qr_in_terminal(app: &App) {
     use std::io::IsTerminal;
@@ -348,40 +307,4 @@ fn metrics_handle() -> PrometheusHandle {
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
         })
         .clone()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_inbox_stores_before_it_tells_and_reports_acks_on_our_messages() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("wapi.db")).unwrap();
-        let events = Events::default();
-        let mut rx = events.subscribe();
-        let inbox = GatewayInbox {
-            store: store.clone(),
-            events,
-            clock: Clock::system(),
-        };
-        let message = Incoming {
-            wa_id: "ABC".into(),
-            chat: "15551234567@s.whatsapp.net".into(),
-            sender: "15551234567@s.whatsapp.net".into(),
-            from_me: false,
-            push_name: None,
-            text: Some("hello".into()),
-            media_type: None,
-            sent_at: 1,
-        };
-        inbox.incoming(vec![message.clone(), message]).await.unwrap();
-        match rx.recv().await.unwrap() {
-            GatewayEvent::MessageReceived { text, .. } => assert_eq!(text.as_deref(), Some("hello")),
-            other => panic!("expected a received message, got {other:?}"),
-        }
-        assert!(rx.try_recv().is_err(), "a message delivered twice is announced once");
-        inbox.server_ack("unknown", None).await;
-        assert!(rx.try_recv().is_err(), "acks of messages that are not ours are ignored");
-    }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod inbox;
 pub mod limits;
 pub mod queue;
 pub mod send;
