@@ -27,6 +27,8 @@ use events::Next;
 const CONNECT_GRACE: Duration = Duration::from_secs(10);
 /// How often the supervisor compares its state with the client's flags.
 const POLL: Duration = Duration::from_secs(2);
+/// A client that ran this long before ending is rebuilt at once.
+const STABLE: Duration = Duration::from_secs(30);
 /// Back-off between rebuilding clients that failed to start, up to the last value.
 const REBUILD_BACKOFF: [u64; 6] = [1, 2, 5, 10, 30, 60];
 
@@ -114,13 +116,22 @@ impl Shared {
 async fn supervise(shared: Arc<Shared>) {
     let mut failures = 0usize;
     loop {
-        let next = match build(&shared).await {
-            Ok((bot, events)) => {
-                failures = 0;
-                events::drive(&shared, bot, events).await
-            }
+        let started = tokio::time::Instant::now();
+        let outcome = match build(&shared).await {
+            Ok((bot, events)) => Ok(events::drive(&shared, bot, events).await),
             Err(why) => {
                 shared.set(SessionState::Reconnecting, Some(why));
+                Err(())
+            }
+        };
+        // A client that could not start, or ended on its own within moments, is retried with
+        // back-off: never a hot loop of clients.
+        let next = match outcome {
+            Ok(next) if next != Next::Rebuild || started.elapsed() > STABLE => {
+                failures = 0;
+                next
+            }
+            _ => {
                 let wait = REBUILD_BACKOFF[failures.min(REBUILD_BACKOFF.len() - 1)];
                 failures += 1;
                 tokio::select! {
