@@ -154,7 +154,8 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
             )
         }
     };
-    let verifier = Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache));
+    let verifier =
+        Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache).remembering(store.clone(), clock));
     let shutdown = CancellationToken::new();
     let (sender_task, sender) = queue::spawn(
         SenderDeps {

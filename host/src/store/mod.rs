@@ -2,6 +2,7 @@
 //! `synchronous=FULL`; one writing thread with group commit ([`writer`]), a small pool of
 //! read-only connections for queries, and migrations applied at start.
 
+mod contacts;
 mod inbound;
 mod keys;
 mod list;
@@ -25,7 +26,11 @@ use writer::Writer;
 /// The session every row belongs to until several linked numbers per host arrive.
 pub const DEFAULT_SESSION: &str = "default";
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema2.sql"),
+    include_str!("schema3.sql"),
+];
 const MAX_IDLE_READERS: usize = 8;
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{NumberCheck, Session, WaError};
+use crate::clock::Clock;
 use crate::send::PhoneNumber;
+use crate::store::Store;
 
 /// Entries kept at most; past it, expired ones go first, then everything.
 const MAX_ENTRIES: usize = 100_000;
@@ -16,6 +18,8 @@ pub struct NumberVerifier {
     session: Session,
     ttl: Duration,
     cache: Mutex<HashMap<PhoneNumber, (NumberCheck, Instant)>>,
+    /// Where fresh answers are kept beside the number (with their LIDs), when set.
+    memory: Option<(Store, Clock)>,
 }
 
 impl NumberVerifier {
@@ -24,7 +28,14 @@ impl NumberVerifier {
             session,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            memory: None,
         }
+    }
+
+    /// Also keeps every fresh answer in the database (`contacts`), LID included.
+    pub fn remembering(mut self, store: Store, clock: Clock) -> Self {
+        self.memory = Some((store, clock));
+        self
     }
 
     /// Answers for every number, asking WhatsApp only about those not known recently.
@@ -49,6 +60,11 @@ impl NumberVerifier {
             unique.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             unique.dedup();
             let fresh = self.session.check_numbers(&unique).await?;
+            if let Some((store, clock)) = &self.memory
+                && let Err(e) = store.save_number_checks(fresh.clone(), clock.now_ms()).await
+            {
+                tracing::warn!(error = %e, "could not keep number checks");
+            }
             let mut cache = self.cache.lock().expect("number cache");
             if cache.len() + fresh.len() > MAX_ENTRIES {
                 cache.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
@@ -74,5 +90,49 @@ impl NumberVerifier {
             .await?
             .first()
             .is_some_and(|c| c.on_whatsapp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::SimulatorConfig;
+    use crate::whatsapp::simulator::Simulator;
+
+    #[tokio::test]
+    async fn answers_are_cached_and_kept_beside_the_number_with_the_lid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("wapi.db")).unwrap();
+        let clock = Clock::system();
+        let simulator = Simulator::start(
+            SimulatorConfig {
+                auto_link: true,
+                not_on_whatsapp: vec![PhoneNumber::parse("15550001111").unwrap()],
+                fail_sends_to: vec![],
+                record: None,
+                send_time: Duration::ZERO,
+            },
+            clock,
+        )
+        .unwrap();
+        let verifier =
+            NumberVerifier::new(Arc::new(simulator), Duration::from_secs(60)).remembering(store.clone(), clock);
+        let numbers = [
+            PhoneNumber::parse("15551234567").unwrap(),
+            PhoneNumber::parse("15550001111").unwrap(),
+        ];
+        let checks = verifier.check(&numbers).await.unwrap();
+        assert_eq!(checks.iter().map(|c| c.on_whatsapp).collect::<Vec<_>>(), [true, false]);
+        assert_eq!(
+            store.lid_of("15551234567").await.unwrap().as_deref(),
+            Some("15551234567@lid")
+        );
+        assert_eq!(store.lid_of("15550001111").await.unwrap(), None);
+        assert!(
+            verifier.is_on_whatsapp(&numbers[0]).await.unwrap(),
+            "answered from the cache"
+        );
     }
 }
