@@ -26,6 +26,11 @@ pub enum GatewayEvent {
         id: i64,
         error: Option<String>,
     },
+    /// A recipient's phone reported the message delivered, read or played.
+    MessageReceipt {
+        id: i64,
+        kind: crate::whatsapp::ReceiptKind,
+    },
     /// A message arrived, stored as inbound row `id`.
     MessageReceived {
         id: i64,
@@ -47,7 +52,8 @@ impl GatewayEvent {
             | Self::MessageSent { id, .. }
             | Self::MessageFailed { id, .. }
             | Self::MessageCancelled { id }
-            | Self::MessageAcked { id, .. } => Some(*id),
+            | Self::MessageAcked { id, .. }
+            | Self::MessageReceipt { id, .. } => Some(*id),
             Self::MessageReceived { .. } | Self::SessionChanged { .. } => None,
         }
     }

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::events::{Events, GatewayEvent};
 use crate::store::Store;
-use crate::whatsapp::{Inbox, Incoming};
+use crate::whatsapp::{Inbox, Incoming, ReceiptKind};
 
 /// What the WhatsApp backend hands over: stored first (only then is it acknowledged to
 /// WhatsApp), then published as events.
@@ -46,6 +46,16 @@ impl Inbox for GatewayInbox {
             Err(e) => tracing::warn!(wa_id, error = %e, "could not record a server ack"),
         }
     }
+
+    async fn receipt(&self, wa_ids: Vec<String>, kind: ReceiptKind) {
+        for wa_id in wa_ids {
+            match self.store.message_id_by_wa_id(&wa_id).await {
+                Ok(Some(id)) => self.events.publish(GatewayEvent::MessageReceipt { id, kind }),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(wa_id, error = %e, "could not match a receipt"),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -82,5 +92,36 @@ mod tests {
         assert!(rx.try_recv().is_err(), "a message delivered twice is announced once");
         inbox.server_ack("unknown", None).await;
         assert!(rx.try_recv().is_err(), "acks of messages that are not ours are ignored");
+
+        let send = crate::send::ValidatedSend {
+            to: crate::send::Recipient::parse("15551234567").unwrap(),
+            content: crate::send::Content::Text("hi".into()),
+        };
+        let item = crate::store::EnqueueItem { send, idem: None };
+        store
+            .enqueue("k", vec![item], "2026-11-28".into(), 10, 1)
+            .await
+            .unwrap();
+        store.claim(1, 2).await.unwrap();
+        store.mark_sent(1, "WA1".into(), "2026-11-28".into(), 3).await.unwrap();
+        inbox.server_ack("WA1", Some("479".into())).await;
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            GatewayEvent::MessageAcked {
+                id: 1,
+                error: Some("479".into())
+            }
+        );
+        inbox
+            .receipt(vec!["WA1".into(), "OTHER".into()], ReceiptKind::Read)
+            .await;
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            GatewayEvent::MessageReceipt {
+                id: 1,
+                kind: ReceiptKind::Read
+            }
+        );
+        assert!(rx.try_recv().is_err());
     }
 }

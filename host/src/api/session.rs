@@ -180,3 +180,27 @@ fn session_error(e: WaError) -> ApiError {
         WaError::Other(why) | WaError::SendFailed(why) => ApiError::Conflict(why),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ErrorCode;
+
+    #[test]
+    fn session_refusals_map_to_api_codes() {
+        let table = [
+            (WaError::NotConnected, ErrorCode::WhatsappNotConnected),
+            (WaError::Unsupported("no".into()), ErrorCode::WhatsappNotConnected),
+            (WaError::Other("already linked".into()), ErrorCode::Conflict),
+            (WaError::SendFailed("refused".into()), ErrorCode::Conflict),
+        ];
+        for (error, code) in table {
+            assert_eq!(session_error(error.clone()).code(), code, "{error:?}");
+        }
+        assert!(
+            session_error(WaError::Other("rate limited, retry in 60 s".into()))
+                .to_string()
+                .contains("60 s")
+        );
+    }
+}

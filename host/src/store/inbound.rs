@@ -1,7 +1,7 @@
 //! What arrives from WhatsApp (stored before it is acknowledged), and the server's ack of
 //! what the gateway sent.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::whatsapp::Incoming;
@@ -36,6 +36,17 @@ impl Store {
                 }
             }
             Ok(stored)
+        })
+        .await
+    }
+
+    /// Our message with this WhatsApp id, if any.
+    pub async fn message_id_by_wa_id(&self, wa_id: &str) -> Result<Option<i64>, StoreError> {
+        let (wa_id, session) = (wa_id.to_string(), self.session().to_string());
+        self.read(move |c| {
+            c.prepare_cached("SELECT id FROM messages WHERE wa_id = ?1 AND session = ?2")?
+                .query_row(params![wa_id, session], |r| r.get(0))
+                .optional()
         })
         .await
     }

@@ -130,6 +130,14 @@ pub struct Incoming {
     pub sent_at: i64,
 }
 
+/// What a recipient's receipt says about a sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+    Played,
+}
+
 /// Where a backend hands over what arrives. `incoming` returns only once the batch is stored
 /// durably: only then does the backend acknowledge it to WhatsApp.
 #[async_trait]
@@ -137,6 +145,8 @@ pub trait Inbox: Send + Sync + 'static {
     async fn incoming(&self, batch: Vec<Incoming>) -> anyhow::Result<()>;
     /// WhatsApp's server acknowledged (or, with `error`, refused) a sent message.
     async fn server_ack(&self, wa_id: &str, error: Option<String>);
+    /// A recipient's phone reported messages delivered, read or played.
+    async fn receipt(&self, wa_ids: Vec<String>, kind: ReceiptKind);
 }
 
 /// Everything the gateway needs from a WhatsApp session.

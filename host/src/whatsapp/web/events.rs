@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use whatsapp_rust::prelude::*;
 
 use super::{CONNECT_GRACE, POLL, Shared};
-use crate::whatsapp::SessionState;
+use crate::whatsapp::{ReceiptKind, SessionState};
 
 /// What the supervisor does after a client ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,17 @@ pub fn effect(event: &Event) -> Effect {
     }
 }
 
+/// The receipts the gateway reports; the protocol's others (retries, self-reads…) are not.
+pub fn receipt_kind(kind: &whatsapp_rust::wacore::types::presence::ReceiptType) -> Option<ReceiptKind> {
+    use whatsapp_rust::wacore::types::presence::ReceiptType;
+    match kind {
+        ReceiptType::Delivered => Some(ReceiptKind::Delivered),
+        ReceiptType::Read => Some(ReceiptKind::Read),
+        ReceiptType::Played => Some(ReceiptKind::Played),
+        _ => None,
+    }
+}
+
 /// Runs one client until it ends; returns what comes next.
 pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceiver<Arc<Event>>) -> Next {
     let client = bot.client();
@@ -88,6 +99,12 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
                     && ack.class.as_deref() == Some("message")
                 {
                     shared.inbox.server_ack(&ack.id, ack.error.clone()).await;
+                }
+                if let Event::Receipt(receipt) = &*event
+                    && let Some(kind) = receipt_kind(&receipt.r#type)
+                {
+                    let ids = receipt.message_ids.iter().map(|id| id.to_string()).collect();
+                    shared.inbox.receipt(ids, kind).await;
                 }
                 match effect(&event) {
                     Effect::Qr(code) => {

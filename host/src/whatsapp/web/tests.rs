@@ -103,3 +103,15 @@ fn the_queue_gate_follows_state_and_link() {
         assert_eq!(status(state, linked).gate(), gate, "{state:?} linked={linked}");
     }
 }
+
+#[test]
+fn only_delivered_read_and_played_receipts_are_reported() {
+    use super::events::receipt_kind;
+    use crate::whatsapp::ReceiptKind;
+    use whatsapp_rust::wacore::types::presence::ReceiptType;
+    assert_eq!(receipt_kind(&ReceiptType::Delivered), Some(ReceiptKind::Delivered));
+    assert_eq!(receipt_kind(&ReceiptType::Read), Some(ReceiptKind::Read));
+    assert_eq!(receipt_kind(&ReceiptType::Played), Some(ReceiptKind::Played));
+    assert_eq!(receipt_kind(&ReceiptType::Retry), None);
+    assert_eq!(receipt_kind(&ReceiptType::ReadSelf), None);
+}
