@@ -247,20 +247,36 @@ fn write_secret_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 /// Turns session changes into events and log lines.
 async fn watch_session(app: App, shutdown: CancellationToken) {
     let mut status = app.inner.session.status();
+    let mut shown: Option<(SessionState, Option<String>)> = None;
+    let mut drawn: Option<String> = None;
     loop {
         let current = status.borrow_and_update().clone();
+        let entering = shown.as_ref().is_none_or(|(state, _)| *state != current.state);
         if current.state == SessionState::WaitingForQr {
-            show_qr_in_terminal(&app).await;
+            // Codes pushed by the backend are drawn as they rotate; otherwise ask once.
+            let code = match (&current.qr, entering) {
+                (Some(code), _) => Some(code.clone()),
+                (None, true) => app.session().qr_code().await.ok().flatten(),
+                (None, false) => None,
+            };
+            if let Some(code) = code.filter(|c| drawn.as_ref() != Some(c)) {
+                show_qr_in_terminal(&code);
+                drawn = Some(code);
+            }
         }
-        tracing::info!(
-            state = current.state.as_str(),
-            last_error = current.last_error.as_deref().unwrap_or(""),
-            "whatsapp session"
-        );
-        app.events().publish(GatewayEvent::SessionChanged {
-            state: current.state,
-            last_error: current.last_error,
-        });
+        let now_shown = (current.state, current.last_error.clone());
+        if shown.as_ref() != Some(&now_shown) {
+            tracing::info!(
+                state = current.state.as_str(),
+                last_error = current.last_error.as_deref().unwrap_or(""),
+                "whatsapp session"
+            );
+            app.events().publish(GatewayEvent::SessionChanged {
+                state: current.state,
+                last_error: current.last_error,
+            });
+            shown = Some(now_shown);
+        }
         tokio::select! {
             changed = status.changed() => if changed.is_err() { return },
             _ = shutdown.cancelled() => return,
@@ -269,14 +285,12 @@ async fn watch_session(app: App, shutdown: CancellationToken) {
 }
 
 /// When stdout is a terminal, draws the linking code there too.
-async fn show_qr_in_terminal(app: &App) {
+fn show_qr_in_terminal(code: &str) {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         return;
     }
-    if let Ok(Some(code)) = app.session().qr_code().await
-        && let Some(art) = crate::api::qr_terminal(&code)
-    {
+    if let Some(art) = crate::api::qr_terminal(code) {
         println!("\n{art}\n  Scan with WhatsApp → Linked devices (or open the dashboard; GET /api/session/qr)\n");
     }
 }

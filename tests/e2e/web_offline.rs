@@ -72,3 +72,28 @@ async fn offline_the_real_backend_serves_explains_refuses_and_stops_promptly() {
     assert!(exit.success(), "{exit:?}");
     assert!(asked.elapsed() < Duration::from_secs(20));
 }
+
+/// In a terminal, a waiting session draws its linking code as a QR for the operator to scan.
+#[tokio::test]
+async fn the_linking_code_is_drawn_when_stdout_is_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[whatsapp]\nbackend = \"simulator\"\n[whatsapp.simulator]\nauto_link = false\n",
+    )
+    .unwrap();
+    // `script` gives the gateway a pseudo-terminal as stdout; `timeout` stops it after 3 s.
+    let command = format!("timeout 3 {} --config {}", env!("CARGO_BIN_EXE_wapi"), config.display());
+    let output = tokio::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .output()
+        .await
+        .expect("running script(1)");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("Scan with WhatsApp"), "{shown}");
+    assert!(
+        shown.lines().filter(|l| l.contains('█') || l.contains('▀')).count() > 10,
+        "a QR drawn in blocks:\n{shown}"
+    );
+}

@@ -64,6 +64,8 @@ pub struct SessionStatus {
     pub number: Option<String>,
     /// Whether a WhatsApp account is linked (credentials stored), connected or not.
     pub linked: bool,
+    /// The current linking code, for backends that receive codes as they rotate.
+    pub qr: Option<String>,
 }
 
 impl SessionStatus {

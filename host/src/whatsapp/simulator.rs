@@ -80,6 +80,7 @@ impl Simulator {
                 last_error: Some("simulated disconnect".into()),
                 number: Some(LINKED_NUMBER.into()),
                 linked: true,
+                qr: None,
             },
             SimAction::Logout => unlinked(
                 &self.clock,
@@ -132,6 +133,7 @@ fn linked(clock: &Clock) -> SessionStatus {
         last_error: None,
         number: Some(LINKED_NUMBER.into()),
         linked: true,
+        qr: None,
     }
 }
 
@@ -142,6 +144,7 @@ fn unlinked(clock: &Clock, state: SessionState, last_error: Option<String>) -> S
         last_error,
         number: None,
         linked: false,
+        qr: None,
     }
 }
 

@@ -43,7 +43,6 @@ struct Shared {
     clock: Clock,
     status: watch::Sender<SessionStatus>,
     client: Mutex<Option<Arc<Client>>>,
-    qr: Mutex<Option<String>>,
     /// Someone asked for a QR code after the codes ran out: build a new client.
     demand: Notify,
     /// Logout was asked for: the current client ends, the store is wiped, a fresh one starts.
@@ -63,6 +62,7 @@ impl Web {
             last_error: None,
             number: None,
             linked: false,
+            qr: None,
         };
         let shared = Arc::new(Shared {
             store_path,
@@ -70,7 +70,6 @@ impl Web {
             clock,
             status: watch::Sender::new(status),
             client: Mutex::new(None),
-            qr: Mutex::new(None),
             demand: Notify::new(),
             restart: Notify::new(),
             wipe_requested: Default::default(),
@@ -99,6 +98,15 @@ impl Shared {
             s.state = state;
             s.last_error = last_error;
             true
+        });
+    }
+
+    /// A new linking code (or none): the status changes, so the terminal can draw each one.
+    fn set_qr(&self, code: Option<String>) {
+        self.status.send_if_modified(|s| {
+            let changed = s.qr != code;
+            s.qr = code;
+            changed
         });
     }
 
@@ -326,7 +334,7 @@ impl WhatsApp for Web {
 
     async fn qr_code(&self) -> Result<Option<String>, WaError> {
         let state = self.shared.status.borrow().state;
-        let code = self.shared.qr.lock().expect("qr slot").clone();
+        let code = self.shared.status.borrow().qr.clone();
         if state == SessionState::WaitingForQr && code.is_none() {
             // The codes ran out; someone is looking: offer new ones.
             self.shared.demand.notify_one();

@@ -108,7 +108,7 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
                 }
                 match effect(&event) {
                     Effect::Qr(code) => {
-                        *shared.qr.lock().expect("qr slot") = Some(code);
+                        shared.set_qr(Some(code));
                         shared.set(SessionState::WaitingForQr, None);
                     }
                     Effect::Connected => connected(shared, &client),
@@ -131,7 +131,7 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
             _ = shared.shutdown.cancelled() => break Next::Stop,
         }
     };
-    *shared.qr.lock().expect("qr slot") = None;
+    shared.set_qr(None);
     if tokio::time::timeout(std::time::Duration::from_secs(15), handle.shutdown())
         .await
         .is_err()
@@ -142,7 +142,7 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
 }
 
 fn connected(shared: &Shared, client: &Arc<Client>) {
-    *shared.qr.lock().expect("qr slot") = None;
+    shared.set_qr(None);
     shared.set_linked(true, client.pn().map(|j| j.user.to_string()));
     shared.set(SessionState::Connected, None);
     let client = client.clone();

@@ -87,6 +87,7 @@ fn the_queue_gate_follows_state_and_link() {
         last_error: None,
         number: None,
         linked,
+        qr: None,
     };
     let table = [
         (SessionState::Connected, true, Gate::Open),
