@@ -212,6 +212,14 @@ impl Gateway {
         self.launch().await;
     }
 
+    /// Starts the gateway again on the same folder and database with another configuration.
+    pub async fn restart_with(&mut self, setup: Setup) {
+        assert!(self.child.is_none(), "stop the gateway before restarting it");
+        std::fs::write(self.config_path(), setup.render()).expect("writing config.toml");
+        self.setup = setup;
+        self.launch().await;
+    }
+
     /// Runs `wapi --config <this gateway's config> ARGS…` (e.g. `keys list`) to its end.
     pub async fn cli(&self, args: &[&str]) -> Output {
         let mut command = base_command(&self.setup, &self.config_path());

@@ -97,3 +97,32 @@ async fn the_linking_code_is_drawn_when_stdout_is_a_terminal() {
         "a QR drawn in blocks:\n{shown}"
     );
 }
+
+/// Messages queued earlier stay queued, in order, while the real backend cannot reach WhatsApp.
+#[tokio::test]
+async fn what_was_queued_is_held_while_the_real_backend_is_offline() {
+    let slow = || Setup::new().set("antiban.min_gap", "1h").set("antiban.max_gap", "1h");
+    let mut gw = Gateway::start(slow()).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let answer = call(gw.post("/api/messages", json!({"to": TO, "text": format!("held {i}")})))
+            .await
+            .ok(202);
+        ids.push(answer.data()["id"].as_i64().unwrap());
+    }
+    assert!(gw.terminate().await.success());
+
+    gw.restart_with(slow().set("whatsapp.backend", "web")).await;
+    let queued: Vec<i64> = gw
+        .messages("status=queued")
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(queued, ids, "every queued message is still there, in send order");
+    assert_eq!(gw.status().await["pendingMessages"], 3);
+    call(gw.post("/api/messages", json!({"to": TO, "text": "new"})))
+        .await
+        .err(503, "WHATSAPP_NOT_CONNECTED");
+    assert_eq!(gw.status().await["pendingMessages"], 3, "a refused send adds nothing");
+}
