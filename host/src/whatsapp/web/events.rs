@@ -106,18 +106,12 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
                     let ids = receipt.message_ids.iter().map(|id| id.to_string()).collect();
                     shared.inbox.receipt(ids, kind).await;
                 }
-                match effect(&event) {
-                    Effect::Qr(code) => {
-                        shared.set_qr(Some(code));
-                        shared.set(SessionState::WaitingForQr, None);
-                    }
-                    Effect::Connected => connected(shared, &client),
-                    Effect::State(state, why) => shared.set(state, why),
-                    Effect::End(next, state, why) => {
-                        shared.set(state, why);
-                        break next;
-                    }
-                    Effect::Nothing => {}
+                let effect = effect(&event);
+                if effect == Effect::Connected {
+                    set_available(&client);
+                }
+                if let Some(next) = apply(shared, effect, client.pn().map(|j| j.user.to_string())) {
+                    break next;
                 }
             }
             _ = poll.tick() => reconcile(shared, &client, started),
@@ -141,10 +135,39 @@ pub async fn drive(shared: &Shared, bot: Bot, mut events: mpsc::UnboundedReceive
     next
 }
 
+/// Applies an event's effect to the session's status; `Some` when this client ends.
+/// (`number` is the linked account's, known once connected.)
+pub fn apply(shared: &Shared, effect: Effect, number: Option<String>) -> Option<Next> {
+    match effect {
+        Effect::Qr(code) => {
+            shared.set_qr(Some(code));
+            shared.set(SessionState::WaitingForQr, None);
+        }
+        Effect::Connected => {
+            shared.set_qr(None);
+            shared.set_linked(true, number);
+            shared.set(SessionState::Connected, None);
+        }
+        Effect::State(state, why) => shared.set(state, why),
+        Effect::End(next, state, why) => {
+            if next == Next::Wipe {
+                shared.set_linked(false, None);
+            }
+            shared.set(state, why);
+            return Some(next);
+        }
+        Effect::Nothing => {}
+    }
+    None
+}
+
 fn connected(shared: &Shared, client: &Arc<Client>) {
-    shared.set_qr(None);
-    shared.set_linked(true, client.pn().map(|j| j.user.to_string()));
-    shared.set(SessionState::Connected, None);
+    apply(shared, Effect::Connected, client.pn().map(|j| j.user.to_string()));
+    set_available(client);
+}
+
+/// Shows the account as online once connected (WhatsApp Web does the same).
+fn set_available(client: &Arc<Client>) {
     let client = client.clone();
     tokio::spawn(async move {
         if let Err(e) = client.presence().set_available().await {

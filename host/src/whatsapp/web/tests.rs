@@ -116,3 +116,114 @@ fn only_delivered_read_and_played_receipts_are_reported() {
     assert_eq!(receipt_kind(&ReceiptType::Retry), None);
     assert_eq!(receipt_kind(&ReceiptType::ReadSelf), None);
 }
+
+/// An inbox that takes everything (the scripted session below sends it nothing).
+struct Nowhere;
+
+#[async_trait::async_trait]
+impl crate::whatsapp::Inbox for Nowhere {
+    async fn incoming(&self, _: Vec<crate::whatsapp::Incoming>) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn server_ack(&self, _: &str, _: Option<String>) {}
+    async fn receipt(&self, _: Vec<String>, _: crate::whatsapp::ReceiptKind) {}
+}
+
+#[test]
+fn the_supervisor_follows_a_scripted_session() {
+    use super::events::apply;
+    let clock = crate::clock::Clock::starting_at("2026-11-28T10:00:00Z".parse().unwrap());
+    let shared = super::Shared {
+        store_path: "/nonexistent/whatsapp.db".into(),
+        inbox: std::sync::Arc::new(Nowhere),
+        clock,
+        status: tokio::sync::watch::Sender::new(SessionStatus {
+            state: SessionState::Starting,
+            since: clock.now(),
+            last_error: None,
+            number: None,
+            linked: false,
+            qr: None,
+        }),
+        client: std::sync::Mutex::new(None),
+        demand: tokio::sync::Notify::new(),
+        restart: tokio::sync::Notify::new(),
+        wipe_requested: Default::default(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
+    };
+    let step = |event: Event| apply(&shared, effect(&event), Some("923001234567".into()));
+    let now = || shared.status.borrow().clone();
+    let qr = |code: &str| {
+        Event::PairingQrCode(
+            ev::PairingQrCode::builder()
+                .code(code.into())
+                .timeout(Duration::from_secs(20))
+                .build(),
+        )
+    };
+
+    assert_eq!(step(qr("code-1")), None);
+    assert_eq!(
+        (now().state, now().qr.as_deref(), now().gate()),
+        (SessionState::WaitingForQr, Some("code-1"), Gate::Unlinked)
+    );
+    step(qr("code-2"));
+    assert_eq!(now().qr.as_deref(), Some("code-2"), "the code rotates");
+
+    step(Event::PairSuccess(
+        ev::PairSuccess::builder()
+            .id("923001234567:1@s.whatsapp.net".parse().unwrap())
+            .lid("1@lid".parse().unwrap())
+            .business_name(String::new())
+            .platform(String::new())
+            .build(),
+    ));
+    let linked = now();
+    assert_eq!(
+        (linked.state, linked.linked, linked.qr.clone(), linked.gate()),
+        (SessionState::Connected, true, None, Gate::Open)
+    );
+    assert_eq!(linked.number.as_deref(), Some("923001234567"));
+
+    step(Event::Disconnected(
+        ev::Disconnected::builder()
+            .reason(whatsapp_rust::wacore::net::DisconnectReason::StreamEnded)
+            .build(),
+    ));
+    assert_eq!(
+        (now().state, now().gate()),
+        (SessionState::Reconnecting, Gate::Paused),
+        "linked: sends wait"
+    );
+    assert!(now().last_error.is_some());
+
+    step(Event::Connected(ev::Connected::builder().build()));
+    assert_eq!((now().state, now().last_error), (SessionState::Connected, None));
+
+    step(Event::TemporaryBan(
+        ev::TemporaryBan::builder()
+            .code(ev::TempBanReason::SentToTooManyPeople)
+            .expire(chrono::TimeDelta::seconds(60))
+            .build(),
+    ));
+    assert_eq!(
+        (now().state, now().gate()),
+        (SessionState::TemporarilyBanned, Gate::Paused)
+    );
+
+    let logged_out = Event::LoggedOut(
+        ev::LoggedOut::builder()
+            .on_connect(false)
+            .reason(ev::ConnectFailureReason::LoggedOut)
+            .build(),
+    );
+    assert_eq!(
+        step(logged_out),
+        Some(Next::Wipe),
+        "a logout ends the client and forgets the device"
+    );
+    assert_eq!(
+        (now().state, now().linked, now().gate()),
+        (SessionState::LoggedOut, false, Gate::Unlinked)
+    );
+}
