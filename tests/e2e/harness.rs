@@ -186,12 +186,21 @@ impl Gateway {
 
     /// SIGTERM; the process must exit within 20 s. Returns its exit status.
     pub async fn terminate(&mut self) -> ExitStatus {
+        self.signal("-TERM").await
+    }
+
+    /// SIGINT (Ctrl-C); the process must exit within 20 s. Returns its exit status.
+    pub async fn interrupt(&mut self) -> ExitStatus {
+        self.signal("-INT").await
+    }
+
+    async fn signal(&mut self, which: &str) -> ExitStatus {
         let mut child = self.child.take().expect("the gateway is running");
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([which, &child.id().to_string()])
             .status()
             .expect("running kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill {which} failed");
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("child status") {
@@ -200,7 +209,7 @@ impl Gateway {
             if started.elapsed() > Duration::from_secs(20) {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("wapi did not exit within 20 s of SIGTERM:\n{}", self.logs());
+                panic!("wapi did not exit within 20 s of kill {which}:\n{}", self.logs());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -126,3 +126,13 @@ async fn what_was_queued_is_held_while_the_real_backend_is_offline() {
         .err(503, "WHATSAPP_NOT_CONNECTED");
     assert_eq!(gw.status().await["pendingMessages"], 3, "a refused send adds nothing");
 }
+
+/// Ctrl-C stops the real backend as promptly as SIGTERM does.
+#[tokio::test]
+async fn ctrl_c_stops_the_real_backend_promptly() {
+    let mut gw = Gateway::start(Setup::new().set("whatsapp.backend", "web")).await;
+    let asked = Instant::now();
+    let exit = gw.interrupt().await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(asked.elapsed() < Duration::from_secs(20));
+}
