@@ -49,7 +49,8 @@ impl Inbox for GatewayInbox {
 
     async fn receipt(&self, wa_ids: Vec<String>, kind: ReceiptKind) {
         for wa_id in wa_ids {
-            match self.store.message_id_by_wa_id(&wa_id).await {
+            let read = matches!(kind, ReceiptKind::Read | ReceiptKind::Played);
+            match self.store.record_receipt(&wa_id, read, self.clock.now_ms()).await {
                 Ok(Some(id)) => self.events.publish(GatewayEvent::MessageReceipt { id, kind }),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(wa_id, error = %e, "could not match a receipt"),
@@ -123,5 +124,11 @@ mod tests {
             }
         );
         assert!(rx.try_recv().is_err());
+        let (message, _) = store.message(1).await.unwrap().unwrap();
+        assert!(message.acked_at.is_some() && message.ack_error.as_deref() == Some("479"));
+        assert!(
+            message.read_at.is_some() && message.delivered_at.is_some(),
+            "a read implies delivery"
+        );
     }
 }

@@ -27,6 +27,14 @@ pub struct MessageDto {
     pub created_at: String,
     pub updated_at: String,
     pub sent_at: Option<String>,
+    /// When WhatsApp's server acknowledged the send (real backend).
+    pub acked_at: Option<String>,
+    /// The server's refusal code, if it refused the send.
+    pub ack_error: Option<String>,
+    /// The recipient's first delivery receipt, when their phone sends one.
+    pub delivered_at: Option<String>,
+    /// The recipient's first read (or play) receipt, when their phone sends one.
+    pub read_at: Option<String>,
     /// Every status the message went through (only on `GET /api/messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryDto>>,
@@ -65,6 +73,10 @@ impl MessageDto {
             created_at: rfc3339_ms(m.created_at),
             updated_at: rfc3339_ms(m.updated_at),
             sent_at: m.sent_at.map(rfc3339_ms),
+            acked_at: m.acked_at.map(rfc3339_ms),
+            ack_error: m.ack_error.clone(),
+            delivered_at: m.delivered_at.map(rfc3339_ms),
+            read_at: m.read_at.map(rfc3339_ms),
             history: None,
         }
     }

@@ -40,13 +40,23 @@ impl Store {
         .await
     }
 
-    /// Our message with this WhatsApp id, if any.
-    pub async fn message_id_by_wa_id(&self, wa_id: &str) -> Result<Option<i64>, StoreError> {
+    /// Records a recipient's receipt on our message with this WhatsApp id (the first delivery
+    /// and the first read or play are kept); the message's id when it is ours.
+    pub async fn record_receipt(&self, wa_id: &str, read: bool, now: i64) -> Result<Option<i64>, StoreError> {
         let (wa_id, session) = (wa_id.to_string(), self.session().to_string());
-        self.read(move |c| {
-            c.prepare_cached("SELECT id FROM messages WHERE wa_id = ?1 AND session = ?2")?
+        self.write(move |c| {
+            let id: Option<i64> = c
+                .prepare_cached("SELECT id FROM messages WHERE wa_id = ?1 AND session = ?2")?
                 .query_row(params![wa_id, session], |r| r.get(0))
-                .optional()
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            let sql = if read {
+                "UPDATE messages SET read_at = COALESCE(read_at, ?2), delivered_at = COALESCE(delivered_at, ?2) WHERE id = ?1"
+            } else {
+                "UPDATE messages SET delivered_at = COALESCE(delivered_at, ?2) WHERE id = ?1"
+            };
+            c.prepare_cached(sql)?.execute(params![id, now])?;
+            Ok(Some(id))
         })
         .await
     }

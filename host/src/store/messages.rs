@@ -64,6 +64,12 @@ pub struct MessageRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub sent_at: Option<i64>,
+    /// WhatsApp's server acknowledged the send (or refused it: `ack_error`).
+    pub acked_at: Option<i64>,
+    pub ack_error: Option<String>,
+    /// The recipient's first delivery and first read (or play) receipts.
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +120,7 @@ pub enum CancelOutcome {
 }
 
 pub(super) const COLUMNS: &str = "id, key_id, kind, recipient, body, media_path, media_mime, media_name, media_size, \
-                       status, reason, wa_id, created_at, updated_at, sent_at";
+                       status, reason, wa_id, created_at, updated_at, sent_at, acked_at, ack_error, delivered_at, read_at";
 
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let kind: String = r.get(2)?;
@@ -135,6 +141,10 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
         sent_at: r.get(14)?,
+        acked_at: r.get(15)?,
+        ack_error: r.get(16)?,
+        delivered_at: r.get(17)?,
+        read_at: r.get(18)?,
     })
 }
 
@@ -239,6 +249,10 @@ fn enqueue_one(
         created_at: now,
         updated_at: now,
         sent_at: None,
+        acked_at: None,
+        ack_error: None,
+        delivered_at: None,
+        read_at: None,
     })
 }
 

@@ -184,7 +184,9 @@ fn reconcile(shared: &Shared, client: &Arc<Client>, started: Instant) {
             SessionState::Reconnecting,
             Some("connection to WhatsApp lost; reconnecting".into()),
         ),
-        (SessionState::Starting | SessionState::Reconnecting, true) => connected(shared, client),
+        (SessionState::Starting | SessionState::Reconnecting | SessionState::TemporarilyBanned, true) => {
+            connected(shared, client)
+        }
         (SessionState::Starting, false) if started.elapsed() > CONNECT_GRACE => shared.set(
             SessionState::Reconnecting,
             Some("cannot reach WhatsApp's servers; retrying with back-off".into()),
