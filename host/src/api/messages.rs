@@ -11,7 +11,7 @@ use super::dto::{MessageDto, MessagePage};
 use crate::accept::{ItemResult, accept, fingerprint};
 use crate::app::App;
 use crate::events::GatewayEvent;
-use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok};
+use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok, query_pairs};
 use crate::queue::remove_media;
 use crate::send::{FieldError, SendRequest};
 use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor};
@@ -184,7 +184,7 @@ async fn wait_for_send(
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn list(State(app): State<App>, _caller: Reader, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let filter = parse_list_query(query.as_deref().unwrap_or(""))?;
+    let filter = parse_list_query(query.as_deref())?;
     let page = app.store().list(filter).await?;
     let items = page.items.iter().map(MessageDto::from_record).collect();
     Ok(ok(MessagePage {
@@ -194,11 +194,8 @@ pub async fn list(State(app): State<App>, _caller: Reader, RawQuery(query): RawQ
     .into_response())
 }
 
-fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| ApiError::BadRequest {
-        message: "the query string is malformed".into(),
-        details: vec![],
-    })?;
+fn parse_list_query(query: Option<&str>) -> Result<ListFilter, ApiError> {
+    let pairs = query_pairs(query)?;
     let mut filter = ListFilter {
         limit: 50,
         ..Default::default()
@@ -228,10 +225,7 @@ fn parse_list_query(query: &str) -> Result<ListFilter, ApiError> {
     if errors.is_empty() {
         Ok(filter)
     } else {
-        Err(ApiError::BadRequest {
-            message: format!("{} {}", errors[0].field, errors[0].message),
-            details: errors,
-        })
+        Err(ApiError::query(errors))
     }
 }
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::qr;
 use crate::app::App;
-use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok};
+use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok, query_pairs};
 use crate::send::{FieldError, PhoneNumber};
 use crate::whatsapp::{SessionState, WaError};
 
@@ -44,7 +44,7 @@ pub struct QrDto {
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn qr_code(State(app): State<App>, _admin: Admin, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let format = parse_format(query.as_deref().unwrap_or(""))?;
+    let format = parse_format(query.as_deref())?;
     let code = app.session().qr_code().await.map_err(session_error)?;
     let state = app.session_status().state;
     let image = |what: &str| {
@@ -75,13 +75,9 @@ enum Format {
     Svg,
 }
 
-fn parse_format(query: &str) -> Result<Format, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| ApiError::BadRequest {
-        message: "the query string is malformed".into(),
-        details: vec![],
-    })?;
+fn parse_format(query: Option<&str>) -> Result<Format, ApiError> {
     let mut format = Format::Json;
-    for (name, value) in pairs {
+    for (name, value) in query_pairs(query)? {
         format = match (name.as_str(), value.as_str()) {
             ("format", "json") => Format::Json,
             ("format", "png") => Format::Png,
@@ -94,10 +90,7 @@ fn parse_format(query: &str) -> Result<Format, ApiError> {
 }
 
 fn bad_query(field: &str, message: &str) -> ApiError {
-    ApiError::BadRequest {
-        message: format!("{field} {message}"),
-        details: vec![FieldError::new(field, message)],
-    }
+    ApiError::query(vec![FieldError::new(field, message)])
 }
 
 fn image_response(content_type: &'static str, bytes: Vec<u8>) -> Response {

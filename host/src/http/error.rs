@@ -137,6 +137,15 @@ impl ApiError {
         Self::Invalid { message, details }
     }
 
+    /// 400 for bad query parameters, each named in `details`.
+    pub fn query(details: Vec<FieldError>) -> Self {
+        let message = details.first().map_or_else(
+            || "bad query parameters".into(),
+            |d| format!("{} {}", d.field, d.message),
+        );
+        Self::BadRequest { message, details }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,

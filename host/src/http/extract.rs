@@ -194,6 +194,14 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// A query string's parameters in order; a malformed one is 400 `VALIDATION_ERROR`.
+pub fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or("")).map_err(|_| ApiError::BadRequest {
+        message: "the query string is malformed".into(),
+        details: vec![],
+    })
+}
+
 /// The `Idempotency-Key` header: 1–255 visible ASCII characters (quotes of the structured-field
 /// form are accepted and removed).
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

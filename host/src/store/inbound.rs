@@ -1,10 +1,17 @@
 //! What arrives from WhatsApp (stored before it is acknowledged), and the server's ack of
 //! what the gateway sent.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError};
 use crate::whatsapp::Incoming;
+
+/// Our message with this WhatsApp id, if it is ours.
+fn ours(c: &Connection, wa_id: &str, session: &str) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT id FROM messages WHERE wa_id = ?1 AND session = ?2")?
+        .query_row(params![wa_id, session], |r| r.get(0))
+        .optional()
+}
 
 impl Store {
     /// Stores a batch in one transaction; a redelivered message is stored once. Returns the new
@@ -45,11 +52,7 @@ impl Store {
     pub async fn record_receipt(&self, wa_id: &str, read: bool, now: i64) -> Result<Option<i64>, StoreError> {
         let (wa_id, session) = (wa_id.to_string(), self.session().to_string());
         self.write(move |c| {
-            let id: Option<i64> = c
-                .prepare_cached("SELECT id FROM messages WHERE wa_id = ?1 AND session = ?2")?
-                .query_row(params![wa_id, session], |r| r.get(0))
-                .optional()?;
-            let Some(id) = id else { return Ok(None) };
+            let Some(id) = ours(c, &wa_id, &session)? else { return Ok(None) };
             let sql = if read {
                 "UPDATE messages SET read_at = COALESCE(read_at, ?2), delivered_at = COALESCE(delivered_at, ?2) WHERE id = ?1"
             } else {
@@ -70,13 +73,8 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let (wa_id, session) = (wa_id.to_string(), self.session().to_string());
         self.write(move |c| {
-            let id = c
-                .prepare_cached("SELECT id FROM messages WHERE wa_id = ?1 AND session = ?2")?
-                .query_row(params![wa_id, session], |r| r.get::<_, i64>(0));
-            let id = match id {
-                Ok(id) => id,
-                Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some(id) = ours(c, &wa_id, &session)? else {
+                return Ok(None);
             };
             c.prepare_cached("UPDATE messages SET acked_at = ?2, ack_error = ?3 WHERE id = ?1")?
                 .execute(params![id, now, error])?;

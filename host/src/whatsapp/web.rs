@@ -56,25 +56,7 @@ struct Shared {
 impl Web {
     /// Starts the supervisor; `store_path` is the library's own SQLite file.
     pub fn start(store_path: PathBuf, clock: Clock, inbox: Arc<dyn Inbox>) -> Self {
-        let status = SessionStatus {
-            state: SessionState::Starting,
-            since: clock.now(),
-            last_error: None,
-            number: None,
-            linked: false,
-            qr: None,
-        };
-        let shared = Arc::new(Shared {
-            store_path,
-            inbox,
-            clock,
-            status: watch::Sender::new(status),
-            client: Mutex::new(None),
-            demand: Notify::new(),
-            restart: Notify::new(),
-            wipe_requested: Default::default(),
-            shutdown: CancellationToken::new(),
-        });
+        let shared = Arc::new(Shared::new(store_path, clock, inbox));
         let supervisor = tokio::spawn(supervise(shared.clone()));
         Self {
             shared,
@@ -89,6 +71,29 @@ impl Web {
 }
 
 impl Shared {
+    /// Starting, not linked until the store says otherwise.
+    fn new(store_path: PathBuf, clock: Clock, inbox: Arc<dyn Inbox>) -> Self {
+        let status = SessionStatus {
+            state: SessionState::Starting,
+            since: clock.now(),
+            last_error: None,
+            number: None,
+            linked: false,
+            qr: None,
+        };
+        Self {
+            store_path,
+            inbox,
+            clock,
+            status: watch::Sender::new(status),
+            client: Mutex::new(None),
+            demand: Notify::new(),
+            restart: Notify::new(),
+            wipe_requested: Default::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
     fn set(&self, state: SessionState, last_error: Option<String>) {
         self.status.send_if_modified(|s| {
             if s.state == state && s.last_error == last_error {
@@ -346,14 +351,7 @@ impl WhatsApp for Web {
         if self.shared.status.borrow().linked {
             return Err(WaError::Other("already linked; log out first".into()));
         }
-        let client = self
-            .shared
-            .client
-            .lock()
-            .expect("client slot")
-            .clone()
-            .filter(|c| c.is_connected())
-            .ok_or(WaError::NotConnected)?;
+        let client = self.client()?;
         let options = whatsapp_rust::pair_code::PairCodeOptions {
             phone_number: phone.as_str().to_string(),
             ..Default::default()

@@ -133,24 +133,7 @@ impl crate::whatsapp::Inbox for Nowhere {
 fn the_supervisor_follows_a_scripted_session() {
     use super::events::apply;
     let clock = crate::clock::Clock::starting_at("2026-11-28T10:00:00Z".parse().unwrap());
-    let shared = super::Shared {
-        store_path: "/nonexistent/whatsapp.db".into(),
-        inbox: std::sync::Arc::new(Nowhere),
-        clock,
-        status: tokio::sync::watch::Sender::new(SessionStatus {
-            state: SessionState::Starting,
-            since: clock.now(),
-            last_error: None,
-            number: None,
-            linked: false,
-            qr: None,
-        }),
-        client: std::sync::Mutex::new(None),
-        demand: tokio::sync::Notify::new(),
-        restart: tokio::sync::Notify::new(),
-        wipe_requested: Default::default(),
-        shutdown: tokio_util::sync::CancellationToken::new(),
-    };
+    let shared = super::Shared::new("/nonexistent/whatsapp.db".into(), clock, std::sync::Arc::new(Nowhere));
     let step = |event: Event| apply(&shared, effect(&event), Some("923001234567".into()));
     let now = || shared.status.borrow().clone();
     let qr = |code: &str| {
