@@ -1,13 +1,15 @@
-//! Accepting sends, between validation and the queue: the session gate (503 when nothing is
-//! linked), number verification while connected (404 `RECIPIENT_NOT_FOUND`), then the durable
-//! enqueue with idempotency and the daily cap, and a nudge to the sender.
+//! Accepting sends, between validation and the queue: the plugins' template and filter hooks
+//! (422 when a template cannot be rendered or a filter refuses), the session gate (503 when
+//! nothing is linked), number verification while connected (404 `RECIPIENT_NOT_FOUND`), then
+//! the durable enqueue with idempotency and the daily cap, and a nudge to the sender.
 
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::events::GatewayEvent;
 use crate::http::ApiError;
-use crate::send::PhoneNumber;
+use crate::plugins::{Hook, Outgoing, TemplateOutcome};
+use crate::send::{Content, PhoneNumber, SendRequest, ValidatedSend};
 use crate::store::{EnqueueItem, EnqueueOutcome, MessageRecord};
 use crate::whatsapp::Gate;
 
@@ -31,6 +33,82 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
         hash.update(part);
     }
     hash.finalize().into()
+}
+
+/// Checks a text send and runs it through the template and filter hooks; `prefix` names the
+/// place of the body in the request (`""` or `items[3].`).
+pub async fn compose_text(app: &App, req: &SendRequest, key_name: &str, prefix: &str) -> Result<ValidatedSend, ApiError> {
+    let plugins = app.plugins();
+    let validator = app.validator();
+    let templating = plugins.has(Hook::Template);
+    let draft = validator.draft(req, prefix, templating).map_err(ApiError::fields)?;
+    let mut outgoing = Outgoing {
+        to: draft.to.as_str().to_string(),
+        kind: "text",
+        text: draft.text,
+        template: draft.template,
+        vars: draft.vars,
+        key_name: key_name.to_string(),
+    };
+    if templating {
+        match plugins.template(&outgoing, validator.max_text).await {
+            TemplateOutcome::Text(text) => outgoing.text = text,
+            TemplateOutcome::Refused { plugin, reason } => {
+                let field = match (&req.template, &req.vars) {
+                    (Some(_), _) => "template",
+                    (None, Some(_)) => "vars",
+                    (None, None) => "text",
+                };
+                return Err(ApiError::invalid(
+                    &format!("{prefix}{field}"),
+                    format!("could not be rendered by plugin {plugin}: {reason}"),
+                ));
+            }
+        }
+    }
+    let send = validator
+        .finish(draft.to, &outgoing.text, prefix)
+        .map_err(ApiError::fields)?;
+    plugins.filter(&outgoing).await.map_err(ApiError::RecipientRejected)?;
+    Ok(send)
+}
+
+/// Runs a media send (its caption) through the template and filter hooks.
+pub async fn compose_media(app: &App, send: ValidatedSend, key_name: &str) -> Result<ValidatedSend, ApiError> {
+    let Content::Media { kind, file, caption } = send.content else {
+        return Ok(send);
+    };
+    let plugins = app.plugins();
+    let mut outgoing = Outgoing {
+        to: send.to.as_str().to_string(),
+        kind: kind.as_str(),
+        text: caption.unwrap_or_default(),
+        template: None,
+        vars: Vec::new(),
+        key_name: key_name.to_string(),
+    };
+    let max_text = app.validator().max_text;
+    match plugins.template(&outgoing, max_text).await {
+        TemplateOutcome::Text(text) => outgoing.text = text,
+        TemplateOutcome::Refused { plugin, reason } => {
+            return Err(ApiError::invalid(
+                "caption",
+                format!("could not be rendered by plugin {plugin}: {reason}"),
+            ));
+        }
+    }
+    if outgoing.text.contains('\0') {
+        return Err(ApiError::invalid("caption", "must not contain NUL characters"));
+    }
+    plugins.filter(&outgoing).await.map_err(ApiError::RecipientRejected)?;
+    Ok(ValidatedSend {
+        to: send.to,
+        content: Content::Media {
+            kind,
+            file,
+            caption: (!outgoing.text.trim().is_empty()).then_some(outgoing.text),
+        },
+    })
 }
 
 /// Runs sends through the gate, the number check and the queue; results keep the items' order.

@@ -17,9 +17,11 @@ use crate::config::{Backend, Config};
 use crate::events::{Events, GatewayEvent};
 use crate::inbox::GatewayInbox;
 use crate::limits::RateLimits;
+use crate::plugins::{Deliveries, Plugins};
 use crate::queue::{self, SenderDeps, SenderHandle};
 use crate::send::Validator;
 use crate::store::{Role, Store};
+use crate::webhooks::Webhooks;
 use crate::whatsapp::simulator::Simulator;
 use crate::whatsapp::web::Web;
 use crate::whatsapp::{NumberVerifier, Session, SessionState, SessionStatus};
@@ -39,6 +41,8 @@ struct Inner {
     limits: RateLimits,
     events: Events,
     sender: SenderHandle,
+    webhooks: Webhooks,
+    plugins: Plugins,
     metrics: PrometheusHandle,
     shutdown: CancellationToken,
 }
@@ -80,6 +84,14 @@ impl App {
     pub fn sender(&self) -> &SenderHandle {
         &self.inner.sender
     }
+    /// Webhook delivery: plugins ask for deliveries here; the admin API lists and retries them.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.inner.webhooks
+    }
+    /// The loaded plugins and their hooks.
+    pub fn plugins(&self) -> &Plugins {
+        &self.inner.plugins
+    }
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
     }
@@ -114,6 +126,7 @@ impl Running {
     pub async fn stop(self) {
         tracing::info!("shutting down");
         self.shutdown.cancel();
+        self.app.plugins().stop_watching();
         let all = futures_util::future::join_all(self.tasks);
         if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
             tracing::warn!("some tasks did not stop within 15s");
@@ -173,6 +186,16 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let tls = config.server.tls.as_ref().map(crate::http::tls_acceptor).transpose()?;
+    // Its own task with its own connections: a slow receiver never slows the sender.
+    let (webhooks, webhooks_task) = Webhooks::start(
+        store.clone(),
+        clock,
+        config.webhooks.clone(),
+        &config.plugins,
+        shutdown.clone(),
+    );
+    // Loaded before the first request is served: a filter must never be missing for a moment.
+    let plugins = Plugins::start(&config.plugins, store.clone(), clock, Arc::new(webhooks.clone())).await?;
     let app = App {
         inner: Arc::new(Inner {
             limits: RateLimits::new(&config.limits),
@@ -184,6 +207,8 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
             verifier,
             events,
             sender,
+            webhooks,
+            plugins,
             metrics: metrics_handle(),
             shutdown: shutdown.clone(),
         }),
@@ -191,8 +216,17 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let router = crate::http::router(app.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, backend = app.backend_name(), "listening on {scheme}://{addr}");
+    app.plugins().watch(shutdown.clone()).context("plugins.dir: cannot watch the folder")?;
     let tasks = vec![
         sender_task,
+        webhooks_task,
+        crate::plugins::spawn_event_hook(
+            app.plugins().clone(),
+            app.events(),
+            app.store().clone(),
+            clock,
+            shutdown.clone(),
+        ),
         tokio::spawn(crate::http::serve(listener, router, tls, shutdown.clone())),
         tokio::spawn(watch_session(app.clone(), shutdown.clone())),
         tokio::spawn(housekeeping(app.clone(), shutdown.clone())),
@@ -203,6 +237,14 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         shutdown,
         tasks,
     })
+}
+
+/// Plugins' `deliver-webhook` goes to the host's persisted delivery queue.
+#[async_trait::async_trait]
+impl Deliveries for Webhooks {
+    async fn deliver(&self, plugin: &str, url: &str, payload: &str) -> Result<String, String> {
+        Webhooks::deliver(self, plugin, url, payload).await
+    }
 }
 
 /// Without `WAPI_ADMIN_KEY`, the first start on an empty database creates one admin key, prints

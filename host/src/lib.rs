@@ -2,7 +2,8 @@
 //!
 //! Modules in the order a message travels: configuration and time, then HTTP → auth → limits →
 //! validation (`send`) → acceptance → the queue (`store`) → the anti-ban sender (`queue`) →
-//! the WhatsApp session → events. `app` wires them together.
+//! the WhatsApp session → events → plugins, and the `webhooks` they ask the host to deliver.
+//! `app` wires them together.
 
 pub mod accept;
 pub mod api;
@@ -15,7 +16,9 @@ pub mod events;
 pub mod http;
 pub mod inbox;
 pub mod limits;
+pub mod plugins;
 pub mod queue;
 pub mod send;
 pub mod store;
+pub mod webhooks;
 pub mod whatsapp;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::dto::MessageDto;
 use super::messages::text_fingerprint;
-use crate::accept::{ItemResult, accept};
+use crate::accept::{ItemResult, accept, compose_text};
 use crate::app::App;
 use crate::http::{ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok};
 use crate::send::{FieldError, SendRequest};
@@ -108,7 +108,7 @@ pub async fn batch(
     let mut indexes = Vec::new();
     let mut pending = Vec::new();
     for (index, item) in req.items.into_iter().enumerate() {
-        match validate_item(&app, index, item, base_key.as_deref()) {
+        match validate_item(&app, &principal.name, index, item, base_key.as_deref()).await {
             Ok(valid) => {
                 indexes.push(index);
                 pending.push(valid);
@@ -151,7 +151,13 @@ pub async fn batch(
     Ok(response)
 }
 
-fn validate_item(app: &App, index: usize, item: BatchItem, base_key: Option<&str>) -> Result<EnqueueItem, ApiError> {
+async fn validate_item(
+    app: &App,
+    key_name: &str,
+    index: usize,
+    item: BatchItem,
+    base_key: Option<&str>,
+) -> Result<EnqueueItem, ApiError> {
     let prefix = format!("items[{index}].");
     let key = match (item.idempotency_key, base_key) {
         (Some(key), _) => Some(key),
@@ -173,19 +179,18 @@ fn validate_item(app: &App, index: usize, item: BatchItem, base_key: Option<&str
         template: item.template,
         vars: item.vars,
     };
-    let send = app.validator().text(&req, &prefix);
-    match send {
-        Ok(send) if errors.is_empty() => {
-            let idem = key.map(|key| IdemClaim {
-                key,
-                fingerprint: text_fingerprint(&req),
-            });
-            Ok(EnqueueItem { send, idem })
+    if !errors.is_empty() {
+        // Field errors of the item itself come first; the hooks run only on a well-formed item.
+        let templating = app.plugins().has(crate::plugins::Hook::Template);
+        if let Err(more) = app.validator().draft(&req, &prefix, templating) {
+            errors.extend(more);
         }
-        Ok(_) => Err(ApiError::fields(errors)),
-        Err(mut more) => {
-            more.extend(errors);
-            Err(ApiError::fields(more))
-        }
+        return Err(ApiError::fields(errors));
     }
+    let send = compose_text(app, &req, key_name, &prefix).await?;
+    let idem = key.map(|key| IdemClaim {
+        key,
+        fingerprint: text_fingerprint(&req),
+    });
+    Ok(EnqueueItem { send, idem })
 }

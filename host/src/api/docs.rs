@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{batch, dto, keys, media, messages, numbers, session, status};
+use super::{batch, dto, keys, media, messages, numbers, plugins, session, status, webhooks};
 use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
 
 #[derive(OpenApi)]
@@ -26,6 +26,8 @@ use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
         numbers::check,
         session::qr_code, session::pair, session::logout,
         keys::list, keys::create, keys::revoke,
+        plugins::list,
+        webhooks::failed, webhooks::retry, webhooks::delivery,
     ),
     components(schemas(ErrorEnvelope, ErrorCode, dto::MessageDto, Envelope<dto::MessageDto>)),
     modifiers(&Security),
@@ -35,6 +37,8 @@ use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
         (name = "numbers", description = "Number checks"),
         (name = "session", description = "Linking the WhatsApp account (admin)"),
         (name = "keys", description = "API keys (admin)"),
+        (name = "plugins", description = "WebAssembly plugins in the watched folder (admin)"),
+        (name = "webhooks", description = "Webhook deliveries plugins asked for: dead letters and retries (admin)"),
     )
 )]
 pub struct ApiDoc;

@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::dto::MessageDto;
 use super::messages::{answer, may_wait};
-use crate::accept::{ItemResult, accept, fingerprint};
+use crate::accept::{ItemResult, accept, compose_media, fingerprint};
 use crate::app::App;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key};
 use crate::send::{Content, FieldError, MediaFile, MessageKind, ValidatedSend};
@@ -68,6 +68,7 @@ pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: 
             return Err(e);
         }
     };
+    // The fingerprint is of the request as sent, before hooks rewrite the caption.
     let claim = idem.map(|key| IdemClaim {
         key,
         fingerprint: fingerprint(&[
@@ -77,6 +78,13 @@ pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: 
             &file_hash,
         ]),
     });
+    let send = match compose_media(&app, send, &principal.name).await {
+        Ok(send) => send,
+        Err(e) => {
+            upload.discard().await;
+            return Err(e);
+        }
+    };
     let events = may_wait(&app).then(|| app.events().subscribe());
     let result = accept(
         &app,

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::dto::{MessageDto, MessagePage};
-use crate::accept::{ItemResult, accept, fingerprint};
+use crate::accept::{ItemResult, accept, compose_text, fingerprint};
 use crate::app::App;
 use crate::events::GatewayEvent;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok, query_pairs};
@@ -43,7 +43,7 @@ pub async fn send(
     JsonBody(req): JsonBody<SendRequest>,
 ) -> Result<Response, ApiError> {
     let idem = idempotency_key(&headers)?;
-    let send = app.validator().text(&req, "").map_err(ApiError::fields)?;
+    let send = compose_text(&app, &req, &principal.name, "").await?;
     let claim = idem.map(|key| IdemClaim {
         key,
         fingerprint: text_fingerprint(&req),

@@ -8,10 +8,12 @@ mod media;
 mod messages;
 mod numbers;
 mod ops;
+mod plugins;
 mod qr;
 mod session;
 mod simulator;
 mod status;
+mod webhooks;
 
 pub use docs::ApiDoc;
 pub use qr::terminal as qr_terminal;
@@ -43,6 +45,10 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/api/session/logout", post(session::logout))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/api/plugins", get(plugins::list))
+        .route("/api/webhooks/failed", get(webhooks::failed))
+        .route("/api/webhooks/failed/{id}/retry", post(webhooks::retry))
+        .route("/api/webhooks/deliveries/{id}", get(webhooks::delivery))
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_root))
         .route("/docs/", get(docs::docs_index))

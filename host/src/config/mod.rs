@@ -7,7 +7,7 @@ mod resolve;
 
 pub use raw::RawConfig;
 pub use resolve::{
-    AntiBan, Backend, Config, LimitsConfig, LogConfig, ServerConfig, SimulatorConfig, StorageConfig, TlsFiles, Typing,
+    AntiBan, Backend, Config, LimitsConfig, LogConfig, PluginsConfig, ServerConfig, SimulatorConfig, StorageConfig, TlsFiles, Typing, WebhooksConfig,
     parse_duration, parse_size,
 };
 
@@ -27,7 +27,7 @@ pub enum ConfigError {
     #[error("config: {0}")]
     Parse(String),
     #[error("config key `{key}`: {reason}")]
-    Invalid { key: &'static str, reason: String },
+    Invalid { key: String, reason: String },
 }
 
 /// Reads the file at `path`, the `.env` beside it, and the environment, then resolves them.

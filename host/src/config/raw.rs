@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub antiban: RawAntiBan,
     pub limits: RawLimits,
     pub plugins: RawPlugins,
+    pub webhooks: RawWebhooks,
     pub log: RawLog,
 }
 
@@ -159,16 +160,56 @@ impl Default for RawLimits {
     }
 }
 
+/// `[plugins]`: the runtime's keys, plus one table per plugin (`[plugins.template]`), which
+/// `flatten` collects; stray scalars among them are refused when resolving.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct RawPlugins {
     pub dir: String,
+    pub cache_dir: String,
+    pub order: Vec<String>,
+    pub budget: String,
+    pub memory: String,
+    pub kv_max_bytes: String,
+    pub debounce: String,
+    pub max_concurrent: u32,
+    #[serde(flatten)]
+    pub tables: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for RawPlugins {
     fn default() -> Self {
         Self {
             dir: "plugins.d".into(),
+            cache_dir: String::new(),
+            order: Vec::new(),
+            budget: "100ms".into(),
+            memory: "64MB".into(),
+            kv_max_bytes: "1MB".into(),
+            debounce: "50ms".into(),
+            max_concurrent: 64,
+            tables: Default::default(),
+        }
+    }
+}
+
+/// `[webhooks]`: how the host delivers what plugins ask it to send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWebhooks {
+    pub timeout: String,
+    pub retry_schedule: Vec<String>,
+    pub max_payload: String,
+    pub concurrency: u32,
+}
+
+impl Default for RawWebhooks {
+    fn default() -> Self {
+        Self {
+            timeout: "10s".into(),
+            retry_schedule: ["5s", "5m", "30m", "2h", "5h", "10h", "10h"].map(String::from).to_vec(),
+            max_payload: "256KB".into(),
+            concurrency: 4,
         }
     }
 }

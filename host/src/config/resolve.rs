@@ -1,6 +1,7 @@
 //! Stage two of the configuration: durations and sizes parsed, paths made absolute,
 //! cross-checks done. Every refusal names the key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,52 @@ pub struct Config {
     pub backend: Backend,
     pub antiban: AntiBan,
     pub limits: LimitsConfig,
-    pub plugins_dir: PathBuf,
+    pub plugins: PluginsConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
+}
+
+/// The plugin runtime (PRODUCT.md §5).
+#[derive(Debug, Clone)]
+pub struct PluginsConfig {
+    /// The watched folder of `.wasm` files.
+    pub dir: PathBuf,
+    /// Precompiled plugins, keyed by content hash and engine.
+    pub cache_dir: PathBuf,
+    /// Plugins that run first, in this order; the others follow by name.
+    pub order: Vec<String>,
+    /// Guest execution time per call (time spent in host calls is not counted).
+    pub budget: Duration,
+    /// Linear memory per call.
+    pub memory: u64,
+    /// Bytes each plugin may keep in its key-value store.
+    pub kv_max_bytes: u64,
+    /// How long the folder must be quiet before a change is loaded.
+    pub debounce: Duration,
+    /// Plugin instances alive at once (the pooling allocator's size).
+    pub max_concurrent: u32,
+    /// `[plugins.NAME]` tables: each plugin's own configuration.
+    pub tables: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+impl PluginsConfig {
+    /// The table of plugin `name` (empty when config.toml has none).
+    pub fn table(&self, name: &str) -> serde_json::Map<String, serde_json::Value> {
+        self.tables.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Webhook delivery (PRODUCT.md §5): retries, caps.
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// One attempt's time limit, connection to last byte.
+    pub timeout: Duration,
+    /// Waits before each retry; after the last one fails the delivery is dead-lettered.
+    pub retry_schedule: Vec<Duration>,
+    /// Largest payload a plugin may ask to deliver.
+    pub max_payload: usize,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +153,8 @@ pub(super) fn resolve(raw: RawConfig, base: &Path) -> Result<Config, ConfigError
         absolute(base, &raw.storage.media_dir)
     };
     Ok(Config {
+        plugins: resolve_plugins(&raw, base, &path)?,
+        webhooks: resolve_webhooks(&raw)?,
         server,
         storage: StorageConfig {
             whatsapp_store: path.with_file_name("whatsapp.db"),
@@ -117,7 +164,6 @@ pub(super) fn resolve(raw: RawConfig, base: &Path) -> Result<Config, ConfigError
         backend: resolve_backend(&raw, base)?,
         antiban: resolve_antiban(&raw)?,
         limits: resolve_limits(&raw)?,
-        plugins_dir: absolute(base, nonempty("plugins.dir", &raw.plugins.dir)?),
         log: LogConfig {
             json: match raw.log.format.as_str() {
                 "human" | "" => false,
@@ -246,6 +292,79 @@ fn resolve_limits(raw: &RawConfig) -> Result<LimitsConfig, ConfigError> {
     })
 }
 
+fn resolve_plugins(raw: &RawConfig, base: &Path, db: &Path) -> Result<PluginsConfig, ConfigError> {
+    let p = &raw.plugins;
+    let mut tables = BTreeMap::new();
+    for (name, value) in &p.tables {
+        match value {
+            serde_json::Value::Object(table) => {
+                tables.insert(name.clone(), table.clone());
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: format!("plugins.{name}"),
+                    reason: "is not a key of [plugins]; a plugin's settings go in a table [plugins.NAME]".into(),
+                });
+            }
+        }
+    }
+    let budget = duration("plugins.budget", &p.budget)?;
+    if budget.is_zero() {
+        return Err(invalid("plugins.budget", "must be longer than zero"));
+    }
+    let memory = size("plugins.memory", &p.memory)?;
+    if memory < 1 << 20 {
+        return Err(invalid("plugins.memory", "must be at least 1MiB"));
+    }
+    if !(1..=10_000).contains(&p.max_concurrent) {
+        return Err(invalid("plugins.max_concurrent", "must be between 1 and 10000"));
+    }
+    Ok(PluginsConfig {
+        dir: absolute(base, nonempty("plugins.dir", &p.dir)?),
+        cache_dir: if p.cache_dir.trim().is_empty() {
+            db.parent().unwrap_or(base).join("plugin-cache")
+        } else {
+            absolute(base, &p.cache_dir)
+        },
+        order: p.order.clone(),
+        budget,
+        memory,
+        kv_max_bytes: size("plugins.kv_max_bytes", &p.kv_max_bytes)?,
+        debounce: duration("plugins.debounce", &p.debounce)?,
+        max_concurrent: p.max_concurrent,
+        tables,
+    })
+}
+
+fn resolve_webhooks(raw: &RawConfig) -> Result<WebhooksConfig, ConfigError> {
+    let w = &raw.webhooks;
+    let timeout = duration("webhooks.timeout", &w.timeout)?;
+    if timeout.is_zero() {
+        return Err(invalid("webhooks.timeout", "must be longer than zero"));
+    }
+    let retry_schedule = w
+        .retry_schedule
+        .iter()
+        .map(|d| duration("webhooks.retry_schedule", d))
+        .collect::<Result<Vec<_>, _>>()?;
+    if retry_schedule.len() > 20 {
+        return Err(invalid("webhooks.retry_schedule", "at most 20 retries"));
+    }
+    let max_payload = size("webhooks.max_payload", &w.max_payload)?;
+    if max_payload > 16 << 20 {
+        return Err(invalid("webhooks.max_payload", "must be at most 16MiB"));
+    }
+    if !(1..=64).contains(&w.concurrency) {
+        return Err(invalid("webhooks.concurrency", "must be between 1 and 64"));
+    }
+    Ok(WebhooksConfig {
+        timeout,
+        retry_schedule,
+        max_payload: max_payload as usize,
+        concurrency: w.concurrency as usize,
+    })
+}
+
 /// Parses "750ms", "5s", "15m", "24h" (and combinations such as "1m 30s").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
@@ -297,7 +416,7 @@ fn absolute(base: &Path, path: impl AsRef<Path>) -> PathBuf {
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.into(),
         reason: reason.into(),
     }
 }

@@ -24,7 +24,7 @@ fn the_shipped_config_toml_resolves_to_the_documented_defaults() {
     assert_eq!(cfg.limits.max_upload, 25_000_000);
     assert_eq!(cfg.storage.path, Path::new("/srv/wapi/data/wapi.db"));
     assert_eq!(cfg.storage.media_dir, Path::new("/srv/wapi/data/media"));
-    assert_eq!(cfg.plugins_dir, Path::new("/srv/wapi/plugins.d"));
+    assert_eq!(cfg.plugins.dir, Path::new("/srv/wapi/plugins.d"));
     // Every key of the shipped file is one the defaults know: the file and the code agree.
     let shipped: toml::Table = include_str!("../../../config.toml").parse().unwrap();
     let defaults = toml::Table::try_from(RawConfig::default()).unwrap();

@@ -40,6 +40,16 @@ pub struct SendRequest {
     pub vars: Option<BTreeMap<String, String>>,
 }
 
+/// A text send whose recipient is checked and whose text the template hooks may still rewrite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub to: Recipient,
+    pub text: String,
+    pub template: Option<String>,
+    /// The request's `vars`, sorted by name.
+    pub vars: Vec<(String, String)>,
+}
+
 /// A send that passed every check; the only thing the queue accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedSend {
@@ -54,32 +64,61 @@ pub struct Validator {
 }
 
 impl Validator {
-    /// Checks a text send; `prefix` names the place of the body in the request (`""` or `items[3].`).
+    /// Checks a text send when no templating plugin is loaded; `prefix` names the place of the
+    /// body in the request (`""` or `items[3].`).
     pub fn text(&self, req: &SendRequest, prefix: &str) -> Result<ValidatedSend, Vec<FieldError>> {
+        let draft = self.draft(req, prefix, false)?;
+        self.finish(draft.to, &draft.text, prefix)
+    }
+
+    /// Checks what can be checked before the template hooks run. With `templating` (a template
+    /// plugin is loaded), `template` and `vars` are accepted and `text` may be absent when a
+    /// `template` is named; without it they are refused, since nothing would render them.
+    pub fn draft(&self, req: &SendRequest, prefix: &str, templating: bool) -> Result<Draft, Vec<FieldError>> {
         let mut errors = Vec::new();
         let to = self.recipient(req.to.as_deref(), &format!("{prefix}to"), &mut errors);
-        let text = match req.text.as_deref() {
-            None => {
-                errors.push(FieldError::new(format!("{prefix}text"), "is required"));
+        let field = format!("{prefix}text");
+        let text = match (req.text.as_deref(), &req.template) {
+            (None, None) => {
+                errors.push(FieldError::new(&field, "is required"));
                 None
             }
-            Some(t) => self.body(t, &format!("{prefix}text"), &mut errors),
+            (None, Some(_)) => Some(String::new()),
+            (Some(t), _) if templating => {
+                if t.contains('\0') {
+                    errors.push(FieldError::new(&field, "must not contain NUL characters"));
+                }
+                Some(t.to_string())
+            }
+            (Some(t), _) => self.body(t, &field, &mut errors),
         };
-        // Templates are rendered by templating plugins; until one is loaded, a template would be
-        // silently ignored, so it is refused instead.
-        if req.template.is_some() || req.vars.is_some() {
-            let field = if req.template.is_some() { "template" } else { "vars" };
+        if !templating && (req.template.is_some() || req.vars.is_some()) {
+            let name = if req.template.is_some() { "template" } else { "vars" };
             errors.push(FieldError::new(
-                format!("{prefix}{field}"),
+                format!("{prefix}{name}"),
                 "needs a templating plugin, and none is loaded; send the final text in `text`",
             ));
         }
         match (to, text) {
-            (Some(to), Some(text)) if errors.is_empty() => Ok(ValidatedSend {
+            (Some(to), Some(text)) if errors.is_empty() => Ok(Draft {
+                to,
+                text,
+                template: req.template.clone(),
+                vars: req.vars.clone().unwrap_or_default().into_iter().collect(),
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Checks the final text (after the template hooks) and makes the send.
+    pub fn finish(&self, to: Recipient, text: &str, prefix: &str) -> Result<ValidatedSend, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        match self.body(text, &format!("{prefix}text"), &mut errors) {
+            Some(text) => Ok(ValidatedSend {
                 to,
                 content: Content::Text(text),
             }),
-            _ => Err(errors),
+            None => Err(errors),
         }
     }
 

@@ -7,10 +7,16 @@ mod inbound;
 mod keys;
 mod list;
 mod messages;
+mod plugin_kv;
+mod webhooks;
 mod writer;
 
 pub use keys::{KeyRow, RevokeOutcome, Role};
 pub use list::{ListFilter, Page, valid_cursor};
+pub use plugin_kv::KvRefusal;
+pub use webhooks::{
+    AttemptRecord, DeliveryPage, DeliveryRecord, DeliveryState, NewDelivery, RetryOutcome, valid_delivery_cursor,
+};
 pub use messages::{
     CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, MessageRecord, Status, StatusChange,
 };
@@ -31,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema2.sql"),
     include_str!("schema3.sql"),
     include_str!("schema4.sql"),
+    include_str!("schema5.sql"),
+    include_str!("schema6.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 

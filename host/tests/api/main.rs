@@ -10,5 +10,7 @@ mod envelope;
 mod linking;
 mod messages;
 mod panics;
+mod plugins;
 mod rate_limits;
 mod session;
+mod webhooks;

@@ -29,6 +29,8 @@ fn base_config() -> Vec<(&'static str, String)> {
         ("server.listen", quoted("127.0.0.1:0")),
         ("storage.path", quoted("data/wapi.db")),
         ("plugins.dir", quoted("plugins.d")),
+        // Shared by every test gateway: each plugin is compiled once per test run, not per test.
+        ("plugins.cache_dir", quoted(&plugin_cache().display().to_string())),
         ("whatsapp.backend", quoted("simulator")),
         ("whatsapp.simulator.send_time", quoted("1ms")),
         (
@@ -65,6 +67,41 @@ fn config_text(overrides: &[(&str, &str)]) -> String {
         .collect()
 }
 
+/// The precompiled-plugin cache the test gateways share.
+pub fn plugin_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+fn built(path: PathBuf) -> PathBuf {
+    assert!(
+        path.is_file(),
+        "{} is missing: build the plugins with `cargo xtask plugins` (`cargo xtask test` does)",
+        path.display()
+    );
+    path
+}
+
+/// An example plugin as `cargo xtask plugins` builds it (`template`, `js-signature`, …).
+pub fn example_plugin(name: &str) -> PathBuf {
+    built(repo_root().join("plugins.d").join(format!("{name}.wasm")))
+}
+
+/// A test fixture plugin from tests/fixtures/plugins (`endless-loop`, `stamp-a`, …).
+pub fn fixture_plugin(name: &str) -> PathBuf {
+    built(
+        repo_root()
+            .join("tests/fixtures/plugins/target/wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_"))),
+    )
+}
+
 /// A gateway running in this process, with its admin key.
 pub struct Gateway {
     running: Running,
@@ -79,6 +116,30 @@ impl Gateway {
     /// Starts a gateway on a fresh database, the base configuration changed by `overrides`.
     pub async fn start(overrides: &[(&str, &str)]) -> Self {
         Self::start_in(tempfile::tempdir().expect("tempdir"), ApiKey::generate(), overrides).await
+    }
+
+    /// Starts a gateway whose plugins folder holds `plugins` (`(name, built file)`): each is
+    /// copied in as `NAME.wasm` before the start.
+    pub async fn with_plugins(plugins: &[(&str, PathBuf)], overrides: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path().join("plugins.d");
+        std::fs::create_dir_all(&folder).expect("plugins folder");
+        for (name, file) in plugins {
+            std::fs::copy(file, folder.join(format!("{name}.wasm"))).expect("copy plugin");
+        }
+        Self::start_in(dir, ApiKey::generate(), overrides).await
+    }
+
+    /// The watched plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins.d")
+    }
+
+    /// Publishes `file` as plugin `name` the way a deploy should: a temporary name, then a rename.
+    pub fn install_plugin(&self, name: &str, file: &std::path::Path) {
+        let tmp = self.plugins_dir().join(format!(".{name}.wasm.tmp"));
+        std::fs::copy(file, &tmp).expect("copy plugin");
+        std::fs::rename(&tmp, self.plugins_dir().join(format!("{name}.wasm"))).expect("rename plugin");
     }
 
     async fn start_in(dir: TempDir, admin: ApiKey, overrides: &[(&str, &str)]) -> Self {
@@ -142,6 +203,11 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The gateway's webhook delivery, as the plugin runtime calls it.
+    pub fn webhooks(&self) -> &wapi::webhooks::Webhooks {
+        self.running.app.webhooks()
     }
 
     /// A request without a key.
