@@ -1,7 +1,9 @@
-//! `cargo xtask`: the project's own automation — `test` (what CI runs) and `bench` (measured figures).
+//! `cargo xtask`: the project's own automation — `test` (what CI runs), `plugins` (every plugin
+//! built from source) and `bench` (measured figures).
 
 mod bench;
 mod paths;
+mod plugins;
 mod prereqs;
 mod test;
 
@@ -13,7 +15,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test [-- ARGS...]   install what the test run needs, then `cargo test --workspace --all-targets ARGS...`
+  test [-- ARGS...]   `plugins`, then `cargo test --workspace --all-targets ARGS...`, the plugin SDK's
+                      doctests and the unit tests of the Rust plugins (`cargo test` in plugins/)
+  plugins [--out DIR] build every plugin from source (Rust, JavaScript, Python, C; installing the
+                      toolchains they need) into DIR, plugins.d/ by default, and the test fixtures of
+                      tests/fixtures/plugins/; skips what is up to date
   bench               measure throughput, latency and memory figures; writes target/bench/latest.json";
 
 fn main() -> ExitCode {
@@ -30,6 +36,7 @@ fn run() -> Result<ExitCode> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("test") => test::run(args.collect()),
+        Some("plugins") => plugins::run(args.collect()),
         Some("bench") => bench::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -1,5 +1,7 @@
 //! Install what a fresh machine lacks: each `Prereq` pairs a probe with the step that installs it.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,8 +19,12 @@ enum Probe {
     /// An executable on PATH or in cargo's install folder.
     Program(&'static str),
     /// A rustup target in `rustup target list --installed`.
-    #[allow(dead_code, reason = "used once the WASM plugin fixtures need wasm32-wasip2")]
     RustTarget(&'static str),
+    /// Debian packages that `dpkg-query` reports installed.
+    DebPackages(&'static [&'static str]),
+    /// Packages installed from a manifest (a lock or requirements file): present while the copy of
+    /// the manifest that the install step leaves as `stamp` still matches it byte for byte.
+    Manifest { manifest: PathBuf, stamp: PathBuf },
 }
 
 enum Install {
@@ -27,8 +33,11 @@ enum Install {
     /// `cargo install --locked` this crate into cargo's install folder.
     Cargo(&'static str),
     /// `rustup target add` this target.
-    #[allow(dead_code, reason = "used once the WASM plugin fixtures need wasm32-wasip2")]
     RustupTarget(&'static str),
+    /// `npm ci` in this folder (exactly what its `package-lock.json` says, into `node_modules`).
+    NpmCi(PathBuf),
+    /// A Python venv at `venv`, then `pip install -r requirements` into it.
+    Venv { venv: PathBuf, requirements: PathBuf },
 }
 
 impl Prereq {
@@ -36,6 +45,14 @@ impl Prereq {
     pub const fn apt(program: &'static str, packages: &'static [&'static str]) -> Self {
         Self {
             probe: Probe::Program(program),
+            install: Install::Apt(packages),
+        }
+    }
+
+    /// Debian packages that provide no program of their own to probe for (libraries, sysroots).
+    pub const fn apt_packages(packages: &'static [&'static str]) -> Self {
+        Self {
+            probe: Probe::DebPackages(packages),
             install: Install::Apt(packages),
         }
     }
@@ -49,7 +66,6 @@ impl Prereq {
     }
 
     /// A compilation target of the Rust toolchain.
-    #[allow(dead_code, reason = "used once the WASM plugin fixtures need wasm32-wasip2")]
     pub const fn rustup_target(target: &'static str) -> Self {
         Self {
             probe: Probe::RustTarget(target),
@@ -57,14 +73,41 @@ impl Prereq {
         }
     }
 
-    fn name(&self) -> &'static str {
-        match self.probe {
-            Probe::Program(name) | Probe::RustTarget(name) => name,
+    /// The npm packages `dir/package-lock.json` pins, in `dir/node_modules`.
+    pub fn npm_ci(dir: &Path) -> Self {
+        Self {
+            probe: Probe::Manifest {
+                manifest: dir.join("package-lock.json"),
+                stamp: dir.join("node_modules/.xtask-package-lock.json"),
+            },
+            install: Install::NpmCi(dir.to_path_buf()),
+        }
+    }
+
+    /// A venv at `venv` holding the PyPI packages `requirements` lists.
+    pub fn venv(venv: &Path, requirements: &Path) -> Self {
+        Self {
+            probe: Probe::Manifest {
+                manifest: requirements.to_path_buf(),
+                stamp: venv.join("xtask-requirements.txt"),
+            },
+            install: Install::Venv {
+                venv: venv.to_path_buf(),
+                requirements: requirements.to_path_buf(),
+            },
+        }
+    }
+
+    fn name(&self) -> String {
+        match &self.probe {
+            Probe::Program(name) | Probe::RustTarget(name) => (*name).to_string(),
+            Probe::DebPackages(packages) => packages.join(" "),
+            Probe::Manifest { manifest, .. } => format!("the packages of {}", manifest.display()),
         }
     }
 
     fn present(&self) -> bool {
-        match self.probe {
+        match &self.probe {
             Probe::Program(name) => paths::find_program(name).is_some(),
             Probe::RustTarget(target) => Command::new("rustup")
                 .args(["target", "list", "--installed"])
@@ -72,8 +115,13 @@ impl Prereq {
                 .is_ok_and(|out| {
                     String::from_utf8_lossy(&out.stdout)
                         .lines()
-                        .any(|line| line.trim() == target)
+                        .any(|line| line.trim() == *target)
                 }),
+            Probe::DebPackages(packages) => deb_installed(packages),
+            Probe::Manifest { manifest, stamp } => match (fs::read(manifest), fs::read(stamp)) {
+                (Ok(wanted), Ok(installed)) => wanted == installed,
+                _ => false,
+            },
         }
     }
 }
@@ -89,7 +137,7 @@ pub fn ensure_one(prereq: &Prereq) -> Result<()> {
         return Ok(());
     }
     let name = prereq.name();
-    match prereq.install {
+    match &prereq.install {
         Install::Apt(packages) => {
             println!("xtask: installing {name}: apt-get install -y {}", packages.join(" "));
             apt_install(packages)?;
@@ -102,12 +150,58 @@ pub fn ensure_one(prereq: &Prereq) -> Result<()> {
             println!("xtask: installing {name}: rustup target add {target}");
             run_inherited(Command::new("rustup").args(["target", "add", target]))?;
         }
+        Install::NpmCi(dir) => {
+            println!("xtask: installing {name}: npm ci in {}", dir.display());
+            run_inherited(
+                Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund"])
+                    .current_dir(dir),
+            )?;
+        }
+        Install::Venv { venv, requirements } => {
+            println!(
+                "xtask: installing {name}: pip install -r into the venv {}",
+                venv.display()
+            );
+            install_venv(venv, requirements)?;
+        }
+    }
+    if let Probe::Manifest { manifest, stamp } = &prereq.probe {
+        fs::copy(manifest, stamp).with_context(|| format!("recording {} as installed", manifest.display()))?;
     }
     if !prereq.present() {
         bail!("{name} is still missing after installing it");
     }
     println!("xtask: installed {name}");
     Ok(())
+}
+
+/// Whether `dpkg-query` reports every one of `packages` installed.
+fn deb_installed(packages: &[&str]) -> bool {
+    Command::new("dpkg-query")
+        .args(["--show", "--showformat=${db:Status-Abbrev}\\n"])
+        .args(packages)
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| {
+            let text = String::from_utf8_lossy(&out.stdout);
+            out.status.success()
+                && text.lines().count() == packages.len()
+                && text.lines().all(|line| line.starts_with("ii"))
+        })
+}
+
+/// Creates the venv when it is missing, then installs `requirements` into it.
+fn install_venv(venv: &Path, requirements: &Path) -> Result<()> {
+    if !venv.join("bin/python").exists() {
+        let python = paths::find_program("python3").context("python3 is not on PATH")?;
+        run_inherited(Command::new(python).arg("-m").arg("venv").arg(venv))?;
+    }
+    run_inherited(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--disable-pip-version-check", "--quiet", "--requirement"])
+            .arg(requirements),
+    )
 }
 
 fn run_inherited(command: &mut Command) -> Result<()> {

@@ -1,33 +1,60 @@
-//! `cargo xtask test`: install what the test run needs, then run every test target of the workspace.
+//! `cargo xtask test`: build the plugins, then run every test of the workspace, the plugin SDK's
+//! doctests and the Rust plugins' own unit tests.
 
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
 use crate::paths;
-use crate::prereqs::{self, Prereq};
+use crate::plugins;
 
-/// What a test run needs beyond the Rust toolchain. Empty today; the WASM plugin fixtures will add
-/// `Prereq::rustup_target("wasm32-wasip2")` here.
-const PREREQS: &[Prereq] = &[];
-
-/// Runs `cargo test --workspace --all-targets` plus `extra` (a leading `--` is dropped, so
-/// `cargo xtask test -- send_` filters and `cargo xtask test -- -- --nocapture` reaches the harness).
+/// Runs `cargo xtask plugins`, then `cargo test --workspace --all-targets` plus `extra` (a leading
+/// `--` is dropped, so `cargo xtask test -- send_` filters and `cargo xtask test -- -- --nocapture`
+/// reaches the harness), `cargo test --doc -p wapi-plugin-sdk` (`--all-targets` skips doctests) and
+/// `cargo test` in the `plugins/` workspace. Every test step runs even when one before it failed.
 pub fn run(mut extra: Vec<String>) -> Result<ExitCode> {
     if extra.first().is_some_and(|arg| arg == "--") {
         extra.remove(0);
     }
-    prereqs::ensure(PREREQS)?;
-    let status = Command::new(paths::cargo())
+    plugins::build_and_publish(&plugins::default_out())?;
+    let root = paths::workspace_root();
+    let mut failed = Vec::new();
+
+    let mut workspace = Command::new(paths::cargo());
+    workspace
         .args(["test", "--workspace", "--all-targets"])
         .args(&extra)
-        .current_dir(paths::workspace_root())
-        .status()
-        .context("starting `cargo test`")?;
-    if status.success() {
+        .current_dir(&root);
+    run_step("cargo test --workspace --all-targets", &mut workspace, &mut failed)?;
+
+    if root.join("plugin-sdk/rust/Cargo.toml").exists() {
+        let mut doc = Command::new(paths::cargo());
+        doc.args(["test", "--doc", "-p", "wapi-plugin-sdk"]).current_dir(&root);
+        run_step("cargo test --doc -p wapi-plugin-sdk", &mut doc, &mut failed)?;
+    }
+
+    let plugins_dir = root.join("plugins");
+    if plugins_dir.join("Cargo.toml").exists() {
+        let mut unit = plugins::cargo_in(&plugins_dir);
+        unit.arg("test");
+        run_step("cargo test (in plugins/)", &mut unit, &mut failed)?;
+    }
+
+    if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("xtask: `cargo test` failed ({status})");
+        eprintln!("xtask: failed: {}", failed.join("; "));
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Runs one test command; its name joins `failed` when it does not pass.
+fn run_step(name: &'static str, command: &mut Command, failed: &mut Vec<&'static str>) -> Result<()> {
+    println!("xtask: {name}");
+    let status = command.status().with_context(|| format!("starting `{name}`"))?;
+    if !status.success() {
+        eprintln!("xtask: `{name}` failed ({status})");
+        failed.push(name);
+    }
+    Ok(())
 }

@@ -121,7 +121,13 @@ impl Plugins {
         result
     }
 
+    /// Logs a failed call; an unusable answer (the call itself succeeded) is counted here.
     pub(super) fn failed(&self, plugin: &Loaded, hook: Hook, failure: &Failure, then: &str) {
+        if matches!(failure, Failure::Output(_))
+            && let Some(stats) = self.registry().stats(&plugin.name)
+        {
+            stats.unusable(&plugin.name, hook.as_str());
+        }
         tracing::warn!(plugin = &*plugin.name, version = plugin.version, hook = hook.as_str(), %failure, "plugin call failed; {then}");
     }
 }

@@ -48,6 +48,13 @@ impl Stats {
         }
     }
 
+    /// Counts a call that returned but whose answer was unusable as a failure.
+    pub fn unusable(&self, plugin: &str, hook: &'static str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let labels = [("plugin", plugin.to_string()), ("hook", hook.to_string())];
+        metrics::counter!("wapi_plugin_failures_total", &labels).increment(1);
+    }
+
     pub fn view(&self) -> StatsView {
         let latency = self.latency.lock().expect("latency histogram");
         let quantile = |q: f64| (!latency.is_empty()).then(|| latency.value_at_quantile(q));

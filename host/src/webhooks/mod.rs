@@ -8,10 +8,6 @@ mod sign;
 mod target;
 mod worker;
 
-pub use sign::{Secret, signature};
-pub use target::{blocked_range, check_url};
-pub use worker::retry_after;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use self::sign::Secret;
 use crate::clock::Clock;
 use crate::config::{PluginsConfig, WebhooksConfig};
 use crate::store::{DeliveryPage, DeliveryRecord, NewDelivery, RetryOutcome, Store, StoreError};

@@ -11,6 +11,8 @@ mod linking;
 mod messages;
 mod panics;
 mod plugins;
+mod plugins_hostile;
+mod plugins_reload;
 mod rate_limits;
 mod session;
 mod webhooks;

@@ -73,3 +73,142 @@ async fn plugins_are_listed_with_version_hooks_hash_and_counts() {
     gw.call(Method::GET, "/api/plugins").key(&user.secret).send().await.expect_error(403, "ADMIN_REQUIRED");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn javascript_python_and_c_plugins_run_their_hooks() {
+    let gw = Gateway::with_plugins(
+        &[
+            ("js-signature", example_plugin("js-signature")),
+            ("py-keyword-filter", example_plugin("py-keyword-filter")),
+            ("c-length-guard", example_plugin("c-length-guard")),
+        ],
+        &[
+            ("plugins.js-signature.signature", r#"" — Acme""#),
+            ("plugins.py-keyword-filter.blocked_words", r#"["lottery"]"#),
+            ("plugins.c-length-guard.max_chars", "40"),
+        ],
+    )
+    .await;
+    // JavaScript rewrites, then Python and C look at the final text.
+    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "Your order shipped"})).await;
+    assert_eq!(a.expect(200).data()["text"], "Your order shipped — Acme");
+    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "You won the LOTTERY!"})).await;
+    let a = a.expect_error(422, "RECIPIENT_REJECTED");
+    assert!(a.error().contains("lottery") && a.error().contains("py-keyword-filter"), "{}", a.error());
+    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "a perfectly fine but rather long text"})).await;
+    let a = a.expect_error(422, "RECIPIENT_REJECTED");
+    assert!(a.error().contains("c-length-guard"), "{}", a.error());
+    let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
+    for p in list.data().as_array().unwrap() {
+        assert_eq!(p["state"], "active", "{p}");
+        assert_eq!(p["failures"], 0, "{p}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_keeps_its_key_value_store_across_calls_and_restarts() {
+    let gw = Gateway::with_plugins(
+        &[("counter", crate::support::fixture_plugin("kv-counter"))],
+        &[("plugins.counter.prefix", r#""n=""#)],
+    )
+    .await;
+    for n in 1..=2 {
+        let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "hi"})).await;
+        assert_eq!(a.expect(200).data()["text"], format!("hi n={n}"));
+    }
+    let gw = gw.restart(&[("plugins.counter.prefix", r#""n=""#)]).await;
+    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "hi"})).await;
+    assert_eq!(a.expect(200).data()["text"], "hi n=3");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_key_value_store_is_capped() {
+    let gw = Gateway::with_plugins(
+        &[("counter", crate::support::fixture_plugin("kv-counter"))],
+        &[("plugins.kv_max_bytes", r#""10B""#)],
+    )
+    .await;
+    // "count" + "1" fits in 10 bytes; "last_ms" + 13 digits does not: the plugin's kv-set is
+    // refused, it returns the refusal as an error, and the request is refused with it.
+    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "hi"})).await;
+    let a = a.expect_error(422, "VALIDATION_ERROR");
+    assert!(a.error().contains("over its cap of 10"), "{}", a.error());
+    gw.stop().await;
+}
+
+/// A local webhook receiver recording what arrives.
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn the_webhook_forwarder_turns_events_into_signed_deliveries() {
+    let (url, mut rx) = receiver().await;
+    let url_literal = format!("{url:?}");
+    let gw = Gateway::with_plugins(
+        &[("webhook-forward", example_plugin("webhook-forward"))],
+        &[
+            ("plugins.webhook-forward.url", &url_literal),
+            ("plugins.webhook-forward.events", r#"["sent"]"#),
+            ("plugins.webhook-forward.secret", r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#),
+            ("plugins.webhook-forward.allow_private", "true"),
+        ],
+    )
+    .await;
+    let sent = send(&gw, json!({"to": ON_WHATSAPP, "text": "ping"})).await;
+    let id = sent.expect(200).data()["id"].as_i64().unwrap();
+    let (headers, body) = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a delivery within 20 s")
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["type"], "message.sent");
+    assert_eq!(payload["data"]["id"], id.to_string());
+    assert_eq!(payload["data"]["text"], "ping");
+    for header in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        assert!(headers.contains_key(header), "{header} missing: {headers:?}");
+    }
+    assert!(headers["webhook-signature"].to_str().unwrap().starts_with("v1,"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_webhook_forwarder_is_refused_a_private_target_without_allow_private() {
+    let (url, _rx) = receiver().await;
+    let url_literal = format!("{url:?}");
+    let gw = Gateway::with_plugins(
+        &[("webhook-forward", example_plugin("webhook-forward"))],
+        &[
+            ("plugins.webhook-forward.url", &url_literal),
+            ("plugins.webhook-forward.events", r#"["sent"]"#),
+            ("plugins.webhook-forward.secret", r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#),
+        ],
+    )
+    .await;
+    send(&gw, json!({"to": ON_WHATSAPP, "text": "ping"})).await.expect(200);
+    // The events hook reports the host's refusal as an error: counted as a call, logged.
+    crate::support::eventually("the forwarder was called for the sent event", || async {
+        let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
+        (list.data()[0]["calls"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    let failed = gw.admin(Method::GET, "/api/webhooks/failed").send().await.expect(200);
+    assert_eq!(failed.data()["items"], json!([]), "a refused delivery is never stored");
+    gw.stop().await;
+}
