@@ -1,7 +1,8 @@
 // js-signature: a wapi template plugin that appends a signature to outgoing texts.
 //
 // Built into a WebAssembly component by componentize-qjs (QuickJS); see README.md.
-// Config, from `[plugins.js-signature]`: `signature` (required), `skip_groups` (optional).
+// Config, from `[plugins.js-signature]`: `signature` (without it, texts pass unchanged),
+// `skip_groups` (optional).
 
 import { configGet } from 'wapi:plugin/host@0.1.0';
 
@@ -12,11 +13,12 @@ export function describe() {
 }
 
 // Appends the signature unless the text already ends with it (trailing blanks aside).
-// A message without text (media without a caption) keeps having none.
+// A message without text (media without a caption) keeps having none. Without a configured
+// signature the plugin does nothing, so dropping it into the folder never blocks a send.
 export function template(message) {
   const signature = configGet('signature');
   if (signature === null || signature === undefined || signature.trim() === '') {
-    throw 'config key `signature` is missing or empty';
+    return { tag: 'keep' };
   }
   if (message.text === '') {
     return { tag: 'keep' };

@@ -265,7 +265,11 @@ fn prepare(setup: &Setup) -> TempDir {
         .expect("temp dir");
     std::fs::write(dir.path().join("config.toml"), setup.render()).expect("writing config.toml");
     for (name, contents) in &setup.files {
-        std::fs::write(dir.path().join(name), contents).expect("writing a setup file");
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("a setup file's folder");
+        }
+        std::fs::write(path, contents).expect("writing a setup file");
     }
     dir
 }

@@ -15,6 +15,7 @@ mod keys;
 mod media;
 mod numbers;
 mod pacing;
+mod plugins;
 mod routes;
 mod session;
 mod tls;

@@ -18,7 +18,7 @@ impl Plugin for WebhookForward {
 
     fn on_event(event: Event) -> Result<(), String> {
         let Some(url) = config::get("url").filter(|u| !u.trim().is_empty()) else {
-            log::warn("config key `url` is not set: nothing is forwarded");
+            log::debug("config key `url` is not set: nothing is forwarded");
             return Ok(());
         };
         let selection = Selection::parse(&config::list("events")?)?;

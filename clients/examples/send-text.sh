@@ -1,0 +1,6 @@
+#!/bin/sh
+# Send a WhatsApp text message through wapi.
+curl -sS -X POST "http://localhost:8080/api/messages" \
+  -H "X-API-Key: YOUR_API_KEY" \
+  -H "Content-Type: application/json" \
+  -d '{"to": "923001234567", "text": "Hello from wapi"}'
