@@ -37,7 +37,12 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
 
 /// Checks a text send and runs it through the template and filter hooks; `prefix` names the
 /// place of the body in the request (`""` or `items[3].`).
-pub async fn compose_text(app: &App, req: &SendRequest, key_name: &str, prefix: &str) -> Result<ValidatedSend, ApiError> {
+pub async fn compose_text(
+    app: &App,
+    req: &SendRequest,
+    key_name: &str,
+    prefix: &str,
+) -> Result<ValidatedSend, ApiError> {
     let plugins = app.plugins();
     let validator = app.validator();
     let templating = plugins.has(Hook::Template);

@@ -216,7 +216,9 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let router = crate::http::router(app.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, backend = app.backend_name(), "listening on {scheme}://{addr}");
-    app.plugins().watch(shutdown.clone()).context("plugins.dir: cannot watch the folder")?;
+    app.plugins()
+        .watch(shutdown.clone())
+        .context("plugins.dir: cannot watch the folder")?;
     let tasks = vec![
         sender_task,
         webhooks_task,

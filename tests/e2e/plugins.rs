@@ -10,12 +10,18 @@ use serde_json::{Value, json};
 use crate::{Gateway, Setup, TO, eventually};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo")
+        .to_path_buf()
 }
 
 fn read(path: PathBuf) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} — build the plugins with `cargo xtask plugins` (`cargo xtask test` does)", path.display())
+        panic!(
+            "{}: {e} — build the plugins with `cargo xtask plugins` (`cargo xtask test` does)",
+            path.display()
+        )
     })
 }
 
@@ -65,14 +71,24 @@ async fn the_example_plugins_of_every_language_run_in_the_configured_order() {
     let names: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["template", "js-signature", "c-length-guard", "py-keyword-filter", "recipient-filter", "webhook-forward"]
+        [
+            "template",
+            "js-signature",
+            "c-length-guard",
+            "py-keyword-filter",
+            "recipient-filter",
+            "webhook-forward"
+        ]
     );
     assert!(listed.iter().all(|p| p["state"] == "active"), "{listed:?}");
 
     // The template renders first, then JavaScript signs the rendered text.
-    let sent = crate::call(gw.post("/api/messages", json!({"to": TO, "text": "Hi {{name}}", "vars": {"name": "Ana"}})))
-        .await
-        .ok(200);
+    let sent = crate::call(gw.post(
+        "/api/messages",
+        json!({"to": TO, "text": "Hi {{name}}", "vars": {"name": "Ana"}}),
+    ))
+    .await
+    .ok(200);
     assert_eq!(sent.data()["text"], "Hi Ana (sent by wapi)");
     let refused = crate::call(gw.post("/api/messages", json!({"to": TO, "text": "casino night"}))).await;
     refused.err(422, "RECIPIENT_REJECTED");
@@ -80,7 +96,11 @@ async fn the_example_plugins_of_every_language_run_in_the_configured_order() {
     refused.err(422, "RECIPIENT_REJECTED");
     // The webhook forwarder has no url configured: it runs on events and warns, nothing fails.
     gw.drained(Duration::from_secs(20)).await;
-    let forwarder = plugins(&gw).await.into_iter().find(|p| p["name"] == "webhook-forward").unwrap();
+    let forwarder = plugins(&gw)
+        .await
+        .into_iter()
+        .find(|p| p["name"] == "webhook-forward")
+        .unwrap();
     assert_eq!(forwarder["failures"], 0, "{forwarder}");
     gw.terminate().await;
 }
@@ -108,7 +128,13 @@ async fn a_replaced_plugin_serves_without_a_restart_and_state_and_cache_survive_
     gw.restart().await;
     let after = text(gw.send_text(TO, "hi").await);
     assert!(after.ends_with("[b]"), "{after}");
-    let n: u32 = after.trim_start_matches("hi #").split(' ').next().unwrap().parse().unwrap();
+    let n: u32 = after
+        .trim_start_matches("hi #")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(n >= 3, "the counter went on from where it was: {after}");
     let logs = gw.logs();
     let second_run = logs.split("--- run 2 ").skip(1).collect::<String>();

@@ -7,8 +7,8 @@ mod resolve;
 
 pub use raw::RawConfig;
 pub use resolve::{
-    AntiBan, Backend, Config, LimitsConfig, LogConfig, PluginsConfig, ServerConfig, SimulatorConfig, StorageConfig, TlsFiles, Typing, WebhooksConfig,
-    parse_duration, parse_size,
+    AntiBan, Backend, Config, LimitsConfig, LogConfig, PluginsConfig, ServerConfig, SimulatorConfig, StorageConfig,
+    TlsFiles, Typing, WebhooksConfig, parse_duration, parse_size,
 };
 
 use std::path::{Path, PathBuf};

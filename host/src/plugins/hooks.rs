@@ -90,7 +90,12 @@ impl Plugins {
             match outcome {
                 Ok(wit::Verdict::Allow) => {}
                 Ok(wit::Verdict::Refuse(reason)) => {
-                    tracing::info!(plugin = &*plugin.name, to = message.to, reason, "message refused by a filter");
+                    tracing::info!(
+                        plugin = &*plugin.name,
+                        to = message.to,
+                        reason,
+                        "message refused by a filter"
+                    );
                     return Err(format!("{} (plugin {})", reason, plugin.name));
                 }
                 Err(failure) if plugin.on_error_allow => {
@@ -109,7 +114,12 @@ impl Plugins {
     }
 
     /// One call, timed and counted.
-    pub(super) async fn invoke<T>(&self, plugin: &Arc<Loaded>, hook: Hook, call: impl AsyncCall<T>) -> Result<T, Failure> {
+    pub(super) async fn invoke<T>(
+        &self,
+        plugin: &Arc<Loaded>,
+        hook: Hook,
+        call: impl AsyncCall<T>,
+    ) -> Result<T, Failure> {
         let start = Instant::now();
         let result = self
             .runtime()

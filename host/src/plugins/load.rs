@@ -106,9 +106,11 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
     }
     match <[u8; 4]>::try_from(&bytes[4..8]).expect("four bytes") {
         COMPONENT_HEADER => Ok(()),
-        CORE_MODULE_HEADER => Err("is a core WebAssembly module, not a component: build for wasm32-wasip2, \
+        CORE_MODULE_HEADER => Err(
+            "is a core WebAssembly module, not a component: build for wasm32-wasip2, \
              or wrap it with `wasm-tools component new` (see plugin-sdk/README.md)"
-            .into()),
+                .into(),
+        ),
         other => Err(format!("has an unknown WebAssembly version/layer {other:02x?}")),
     }
 }
@@ -224,8 +226,16 @@ mod tests {
 
     #[test]
     fn headers_tell_components_from_modules_and_junk() {
-        assert!(check_header(b"hello world").unwrap_err().contains("not a WebAssembly file"));
-        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
+        assert!(
+            check_header(b"hello world")
+                .unwrap_err()
+                .contains("not a WebAssembly file")
+        );
+        assert!(
+            check_header(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

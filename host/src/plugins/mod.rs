@@ -281,7 +281,13 @@ impl Plugins {
                     continue;
                 }
             };
-            let known = self.inner.registry.load().entries.get(&name).map(|e| e.seen_hash.clone());
+            let known = self
+                .inner
+                .registry
+                .load()
+                .entries
+                .get(&name)
+                .map(|e| e.seen_hash.clone());
             if known.as_deref() == Some(candidate.hash.as_str()) {
                 continue;
             }

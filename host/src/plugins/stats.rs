@@ -38,7 +38,10 @@ impl Stats {
     pub fn record(&self, plugin: &str, hook: &'static str, took: Duration, failed: bool) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let micros = (took.as_micros() as u64).clamp(1, 60_000_000);
-        self.latency.lock().expect("latency histogram").saturating_record(micros);
+        self.latency
+            .lock()
+            .expect("latency histogram")
+            .saturating_record(micros);
         let labels = [("plugin", plugin.to_string()), ("hook", hook.to_string())];
         metrics::counter!("wapi_plugin_calls_total", &labels).increment(1);
         metrics::histogram!("wapi_plugin_call_seconds", &labels).record(took.as_secs_f64());

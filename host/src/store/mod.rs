@@ -13,12 +13,12 @@ mod writer;
 
 pub use keys::{KeyRow, RevokeOutcome, Role};
 pub use list::{ListFilter, Page, valid_cursor};
+pub use messages::{
+    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, MessageRecord, Status, StatusChange,
+};
 pub use plugin_kv::KvRefusal;
 pub use webhooks::{
     AttemptRecord, DeliveryPage, DeliveryRecord, DeliveryState, NewDelivery, RetryOutcome, valid_delivery_cursor,
-};
-pub use messages::{
-    CancelOutcome, DailyCounts, EnqueueItem, EnqueueOutcome, IdemClaim, MessageRecord, Status, StatusChange,
 };
 
 use std::path::{Path, PathBuf};

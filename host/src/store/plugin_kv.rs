@@ -35,7 +35,12 @@ impl Store {
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(KvRefusal::BadKey);
         }
-        let (session, plugin, key, value) = (self.session().to_string(), plugin.to_string(), key.to_string(), value.to_string());
+        let (session, plugin, key, value) = (
+            self.session().to_string(),
+            plugin.to_string(),
+            key.to_string(),
+            value.to_string(),
+        );
         self.write(move |c| {
             let used: i64 = c.query_row(
                 "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)

@@ -107,10 +107,10 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) -> (Vec<Completion>, Res
     } else {
         conn.execute_batch("COMMIT").map_err(StoreError::from)
     };
-    if outcome.is_err() {
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
-            tracing::error!(error = %e, "rollback after a failed write group failed");
-        }
+    if outcome.is_err()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::error!(error = %e, "rollback after a failed write group failed");
     }
     (completions, outcome)
 }

@@ -14,17 +14,35 @@ async fn send(gw: &Gateway, body: serde_json::Value) -> crate::support::Answer {
 async fn the_template_plugin_renders_vars_named_templates_and_refuses_missing_variables() {
     let gw = Gateway::with_plugins(
         &[("template", example_plugin("template"))],
-        &[("plugins.template.templates", r#"{ welcome = "Welcome to {{shop}}, {{name}}!" }"#), ("plugins.template.defaults", r#"{ shop = "Acme" }"#)],
+        &[
+            (
+                "plugins.template.templates",
+                r#"{ welcome = "Welcome to {{shop}}, {{name}}!" }"#,
+            ),
+            ("plugins.template.defaults", r#"{ shop = "Acme" }"#),
+        ],
     )
     .await;
-    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "Hi {{ name }}", "vars": {"name": "Ana"}})).await;
+    let a = send(
+        &gw,
+        json!({"to": ON_WHATSAPP, "text": "Hi {{ name }}", "vars": {"name": "Ana"}}),
+    )
+    .await;
     assert_eq!(a.expect(200).data()["text"], "Hi Ana");
-    let a = send(&gw, json!({"to": ON_WHATSAPP, "template": "welcome", "vars": {"name": "Omar"}})).await;
+    let a = send(
+        &gw,
+        json!({"to": ON_WHATSAPP, "template": "welcome", "vars": {"name": "Omar"}}),
+    )
+    .await;
     assert_eq!(a.expect(200).data()["text"], "Welcome to Acme, Omar!");
     let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "Hi {{name}}", "vars": {}})).await;
     let a = a.expect_error(422, "VALIDATION_ERROR");
     assert_eq!(a.detail_fields(), ["vars"]);
-    assert!(a.error().contains("name") && a.error().contains("plugin template"), "{}", a.error());
+    assert!(
+        a.error().contains("name") && a.error().contains("plugin template"),
+        "{}",
+        a.error()
+    );
     let a = send(&gw, json!({"to": ON_WHATSAPP, "template": "nope"})).await;
     assert_eq!(a.expect_error(422, "VALIDATION_ERROR").detail_fields(), ["template"]);
     gw.stop().await;
@@ -58,7 +76,13 @@ async fn plugins_are_listed_with_version_hooks_hash_and_counts() {
     .await;
     send(&gw, json!({"to": ON_WHATSAPP, "text": "hello"})).await.expect(200);
     let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
-    let names: Vec<&str> = list.data().as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["recipient-filter", "template", "webhook-forward"]);
     let filter = &list.data()[0];
     assert_eq!(filter["state"], "active");
@@ -70,7 +94,11 @@ async fn plugins_are_listed_with_version_hooks_hash_and_counts() {
     assert!(filter["p50Us"].as_u64().unwrap() > 0);
     assert_eq!(list.data()[2]["hooks"], json!(["events"]));
     let user = gw.create_key("user").await;
-    gw.call(Method::GET, "/api/plugins").key(&user.secret).send().await.expect_error(403, "ADMIN_REQUIRED");
+    gw.call(Method::GET, "/api/plugins")
+        .key(&user.secret)
+        .send()
+        .await
+        .expect_error(403, "ADMIN_REQUIRED");
     gw.stop().await;
 }
 
@@ -94,8 +122,16 @@ async fn javascript_python_and_c_plugins_run_their_hooks() {
     assert_eq!(a.expect(200).data()["text"], "Your order shipped — Acme");
     let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "You won the LOTTERY!"})).await;
     let a = a.expect_error(422, "RECIPIENT_REJECTED");
-    assert!(a.error().contains("lottery") && a.error().contains("py-keyword-filter"), "{}", a.error());
-    let a = send(&gw, json!({"to": ON_WHATSAPP, "text": "a perfectly fine but rather long text"})).await;
+    assert!(
+        a.error().contains("lottery") && a.error().contains("py-keyword-filter"),
+        "{}",
+        a.error()
+    );
+    let a = send(
+        &gw,
+        json!({"to": ON_WHATSAPP, "text": "a perfectly fine but rather long text"}),
+    )
+    .await;
     let a = a.expect_error(422, "RECIPIENT_REJECTED");
     assert!(a.error().contains("c-length-guard"), "{}", a.error());
     let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
@@ -139,7 +175,10 @@ async fn a_plugin_key_value_store_is_capped() {
 }
 
 /// A local webhook receiver recording what arrives.
-async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>) {
+async fn receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>,
+) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/hook",
@@ -166,7 +205,10 @@ async fn the_webhook_forwarder_turns_events_into_signed_deliveries() {
         &[
             ("plugins.webhook-forward.url", &url_literal),
             ("plugins.webhook-forward.events", r#"["sent"]"#),
-            ("plugins.webhook-forward.secret", r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#),
+            (
+                "plugins.webhook-forward.secret",
+                r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#,
+            ),
             ("plugins.webhook-forward.allow_private", "true"),
         ],
     )
@@ -197,7 +239,10 @@ async fn the_webhook_forwarder_is_refused_a_private_target_without_allow_private
         &[
             ("plugins.webhook-forward.url", &url_literal),
             ("plugins.webhook-forward.events", r#"["sent"]"#),
-            ("plugins.webhook-forward.secret", r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#),
+            (
+                "plugins.webhook-forward.secret",
+                r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#,
+            ),
         ],
     )
     .await;

@@ -52,8 +52,14 @@ async fn an_endless_loop_is_stopped_by_the_budget_and_its_filter_fails_closed() 
     let took = start.elapsed();
     let a = a.expect_error(422, "RECIPIENT_REJECTED");
     assert!(a.error().contains("time budget"), "{}", a.error());
-    assert!(took < Duration::from_secs(3), "a 50 ms budget stopped the loop only after {took:?}");
-    assert!(health.await.unwrap() > 0, "the server answered nothing while the plugin looped");
+    assert!(
+        took < Duration::from_secs(3),
+        "a 50 ms budget stopped the loop only after {took:?}"
+    );
+    assert!(
+        health.await.unwrap() > 0,
+        "the server answered nothing while the plugin looped"
+    );
     let p = plugin(&gw, "endless-loop").await;
     assert_eq!((p["calls"].as_u64(), p["failures"].as_u64()), (Some(1), Some(1)));
     assert_eq!(p["state"], "active");
@@ -84,7 +90,11 @@ async fn failing_filters_with_on_error_allow_let_messages_through_and_are_counte
     }
     for name in ["endless-loop", "trap"] {
         let p = plugin(&gw, name).await;
-        assert_eq!((p["calls"].as_u64(), p["failures"].as_u64()), (Some(2), Some(2)), "{name}");
+        assert_eq!(
+            (p["calls"].as_u64(), p["failures"].as_u64()),
+            (Some(2), Some(2)),
+            "{name}"
+        );
     }
     gw.stop().await;
 }
@@ -109,7 +119,11 @@ async fn a_memory_bomb_and_a_huge_answer_are_stopped_and_the_text_goes_on_unchan
     assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     for name in ["memory-bomb", "huge-output"] {
         let p = plugin(&gw, name).await;
-        assert_eq!((p["calls"].as_u64(), p["failures"].as_u64()), (Some(1), Some(1)), "{name}");
+        assert_eq!(
+            (p["calls"].as_u64(), p["failures"].as_u64()),
+            (Some(1), Some(1)),
+            "{name}"
+        );
     }
     let metrics = gw.call(Method::GET, "/metrics").raw().await.text().await.unwrap();
     assert!(
@@ -143,7 +157,11 @@ async fn files_that_are_not_plugins_for_this_host_are_refused_with_their_reason(
     for (name, reason) in cases {
         let p = plugin(&gw, name).await;
         assert_eq!(p["state"], "failed", "{name}");
-        assert!(p["loadError"].as_str().unwrap().contains(reason), "{name}: {}", p["loadError"]);
+        assert!(
+            p["loadError"].as_str().unwrap().contains(reason),
+            "{name}: {}",
+            p["loadError"]
+        );
         assert_eq!(p["hooks"], json!([]));
     }
     let a = gw

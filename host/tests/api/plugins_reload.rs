@@ -26,7 +26,10 @@ async fn text_of_a_send(gw: &Gateway, text: &str) -> String {
         .send()
         .await;
     let status = a.status.as_u16();
-    assert!(status == 200 || status == 202, "a send failed during a reload: {status}");
+    assert!(
+        status == 200 || status == 202,
+        "a send failed during a reload: {status}"
+    );
     a.data()["text"].as_str().unwrap().to_string()
 }
 
@@ -67,13 +70,19 @@ async fn replacing_breaking_and_removing_a_plugin_under_traffic_fails_no_request
         p["loadError"].is_string().then_some(p)
     })
     .await;
-    assert_eq!((listed["state"].as_str(), listed["version"].as_str()), (Some("active"), Some("b")));
+    assert_eq!(
+        (listed["state"].as_str(), listed["version"].as_str()),
+        (Some("active"), Some("b"))
+    );
     assert!(listed["loadError"].as_str().unwrap().contains("not a WebAssembly file"));
     assert_eq!(text_of_a_send(&gw, "hi").await, "hi [b]");
 
     // Removed: the text goes out unchanged.
     std::fs::remove_file(gw.plugins_dir().join("stamp.wasm")).unwrap();
-    eventually("the plugin is gone", || async { (text_of_a_send(&gw, "hi").await == "hi").then_some(()) }).await;
+    eventually("the plugin is gone", || async {
+        (text_of_a_send(&gw, "hi").await == "hi").then_some(())
+    })
+    .await;
     let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
     assert_eq!(list.data(), &json!([]));
 
@@ -102,7 +111,11 @@ async fn a_call_in_flight_finishes_on_the_version_it_started_on() {
         (list.data()[0]["version"] == "b").then_some(())
     })
     .await;
-    assert_eq!(in_flight.await.unwrap(), "slow [a]", "the call that started on a finished on a");
+    assert_eq!(
+        in_flight.await.unwrap(),
+        "slow [a]",
+        "the call that started on a finished on a"
+    );
     assert_eq!(text_of_a_send(&gw, "next").await, "next [b]");
     Arc::into_inner(gw).expect("the call is done").stop().await;
 }
