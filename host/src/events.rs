@@ -1,5 +1,5 @@
 //! Gateway events: what happened to messages and to the session, broadcast to whoever listens
-//! (a send request waiting for `sent`, the metrics, and later the plugins' event hook).
+//! (a send request waiting for `sent`, the metrics, and the plugins' events hook).
 
 use tokio::sync::broadcast;
 
@@ -75,7 +75,9 @@ pub struct Events {
 impl Default for Events {
     fn default() -> Self {
         Self {
-            tx: broadcast::Sender::new(1024),
+            // Room for bursts (a 500-item batch is 500 `queued` events at once) while the plugins'
+            // events hook works through them.
+            tx: broadcast::Sender::new(4096),
         }
     }
 }

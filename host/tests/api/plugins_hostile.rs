@@ -8,7 +8,14 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Gateway, ON_WHATSAPP, fixture_plugin};
+use crate::support::{Answer, Gateway, ON_WHATSAPP, fixture_plugin};
+
+async fn send(gw: &Gateway, text: &str) -> Answer {
+    gw.admin(Method::POST, "/api/messages")
+        .json(&json!({"to": ON_WHATSAPP, "text": text}))
+        .send()
+        .await
+}
 
 async fn plugin(gw: &Gateway, name: &str) -> Value {
     let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
@@ -44,11 +51,7 @@ async fn an_endless_loop_is_stopped_by_the_budget_and_its_filter_fails_closed() 
         })
     };
     let start = Instant::now();
-    let a = gw
-        .admin(Method::POST, "/api/messages")
-        .json(&json!({"to": ON_WHATSAPP, "text": "hello"}))
-        .send()
-        .await;
+    let a = send(&gw, "hello").await;
     let took = start.elapsed();
     let a = a.expect_error(422, "RECIPIENT_REJECTED");
     assert!(a.error().contains("time budget"), "{}", a.error());
@@ -81,11 +84,7 @@ async fn failing_filters_with_on_error_allow_let_messages_through_and_are_counte
     )
     .await;
     for _ in 0..2 {
-        let a = gw
-            .admin(Method::POST, "/api/messages")
-            .json(&json!({"to": ON_WHATSAPP, "text": "hello"}))
-            .send()
-            .await;
+        let a = send(&gw, "hello").await;
         assert_eq!(a.expect(200).data()["text"], "hello");
     }
     for name in ["endless-loop", "trap"] {
@@ -110,11 +109,7 @@ async fn a_memory_bomb_and_a_huge_answer_are_stopped_and_the_text_goes_on_unchan
     )
     .await;
     let start = Instant::now();
-    let a = gw
-        .admin(Method::POST, "/api/messages")
-        .json(&json!({"to": ON_WHATSAPP, "text": "hello"}))
-        .send()
-        .await;
+    let a = send(&gw, "hello").await;
     assert_eq!(a.expect(200).data()["text"], "hello");
     assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     for name in ["memory-bomb", "huge-output"] {
@@ -164,11 +159,7 @@ async fn files_that_are_not_plugins_for_this_host_are_refused_with_their_reason(
         );
         assert_eq!(p["hooks"], json!([]));
     }
-    let a = gw
-        .admin(Method::POST, "/api/messages")
-        .json(&json!({"to": ON_WHATSAPP, "text": "still serving"}))
-        .send()
-        .await;
+    let a = send(&gw, "still serving").await;
     assert_eq!(a.expect(200).data()["text"], "still serving");
     gw.stop().await;
 }
