@@ -7,8 +7,16 @@ curl_setopt_array($ch, [
     CURLOPT_HTTPHEADER => ["X-API-Key: YOUR_API_KEY", "Content-Type: application/json"],
     CURLOPT_POSTFIELDS => json_encode(["to" => "923001234567", "text" => "Hello from wapi"]),
 ]);
-$body = json_decode(curl_exec($ch), true);
-curl_close($ch);
+$response = curl_exec($ch);
+if ($response === false) {
+    fwrite(STDERR, "could not reach wapi: " . curl_error($ch) . "\n");
+    exit(1);
+}
+$body = json_decode($response, true);
+if (!is_array($body)) {
+    fwrite(STDERR, "HTTP " . curl_getinfo($ch, CURLINFO_RESPONSE_CODE) . ", not a wapi answer: " . $response . "\n");
+    exit(1);
+}
 if (!$body["success"]) {
     fwrite(STDERR, $body["code"] . ": " . $body["error"] . "\n");
     exit(1);

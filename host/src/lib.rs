@@ -3,7 +3,7 @@
 //! Modules in the order a message travels: configuration and time, then HTTP → auth → limits →
 //! validation (`send`) → acceptance → the queue (`store`) → the anti-ban sender (`queue`) →
 //! the WhatsApp session → events → plugins, and the `webhooks` they ask the host to deliver.
-//! `app` wires them together.
+//! `dashboard` serves the page at `/` that calls the API; `app` wires them together.
 
 pub mod accept;
 pub mod api;
@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod events;
 pub mod http;
 pub mod inbox;

@@ -8,7 +8,9 @@ mod setup;
 
 mod batch;
 mod cancel;
+mod clients;
 mod daily_cap;
+mod dashboard;
 mod durability;
 mod idempotency;
 mod keys;

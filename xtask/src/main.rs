@@ -15,12 +15,15 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test [-- ARGS...]   `plugins`, then `cargo test --workspace --all-targets ARGS...`, the plugin SDK's
-                      doctests and the unit tests of the Rust plugins (`cargo test` in plugins/)
+  test [-- ARGS...]   `plugins`, the tools the client tests run (Node, curl, Python, PHP), then
+                      `cargo test --workspace --all-targets ARGS...`, the plugin SDK's doctests and
+                      the unit tests of the Rust plugins (`cargo test` in plugins/)
   plugins [--out DIR] build every plugin from source (Rust, JavaScript, Python, C; installing the
                       toolchains they need) into DIR, plugins.d/ by default, and the test fixtures of
                       tests/fixtures/plugins/; skips what is up to date
-  bench               measure throughput, latency and memory figures; writes target/bench/latest.json";
+  bench [plugins]     measure throughput, latency and memory figures, then the plugin platform's
+                      (hook latency per language, hot reload, cold start); `plugins` runs only
+                      those; writes target/bench/latest.json";
 
 fn main() -> ExitCode {
     match run() {
@@ -37,7 +40,7 @@ fn run() -> Result<ExitCode> {
     match args.next().as_deref() {
         Some("test") => test::run(args.collect()),
         Some("plugins") => plugins::run(args.collect()),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(args.collect()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

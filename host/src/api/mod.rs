@@ -55,7 +55,7 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/docs/{*tail}", get(docs::docs_file))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .route("/", get(|| async { axum::response::Redirect::temporary("/docs/") }));
+        .merge(crate::dashboard::routes());
     if app.simulator().is_some() {
         api = api.route("/api/simulator", post(simulator::act));
     }

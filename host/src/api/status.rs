@@ -1,5 +1,5 @@
-//! `GET /api/status`: the session, the queue, today's counts, the anti-ban settings and the
-//! caller's role — everything the dashboard's cards show.
+//! `GET /api/status`: the session, the queue, today's counts, the anti-ban settings, the
+//! caller's role, the base URLs and budgets — everything the dashboard's cards and docs show.
 
 use std::time::Duration;
 
@@ -30,6 +30,35 @@ pub struct StatusDto {
     /// The role of the key that asked.
     pub key_role: Role,
     pub version: String,
+    /// Where the API is reached (the dashboard shows these as base URLs).
+    pub server: ServerDto,
+    /// The request budgets and size caps.
+    pub limits: LimitsDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerDto {
+    /// `server.public_url`, the domain base URL (e.g. `https://wa.example.com`), when configured.
+    pub public_url: Option<String>,
+    /// `server.listen` as configured, e.g. `0.0.0.0:8080` (port 0: chosen at start).
+    pub listen: String,
+    /// Whether the server speaks HTTPS itself.
+    pub tls: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsDto {
+    /// Sends, batches and number checks per key per window.
+    pub sends_per_window: u32,
+    /// Every other request per key per window.
+    pub reads_per_window: u32,
+    pub window_secs: u64,
+    /// The media upload cap in bytes.
+    pub max_upload_bytes: u64,
+    /// Characters per text or caption.
+    pub max_text: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,6 +103,7 @@ pub async fn status(State(app): State<App>, Reader(caller): Reader) -> Result<Re
     let clock = app.clock();
     let counts = app.store().daily_counts(clock.today().to_string()).await?;
     let a = &app.config().antiban;
+    let (server, limits) = (&app.config().server, &app.config().limits);
     let ms = |d: Duration| d.as_millis() as u64;
     let typing = a.typing;
     Ok(ok(StatusDto {
@@ -104,6 +134,18 @@ pub async fn status(State(app): State<App>, Reader(caller): Reader) -> Result<Re
         },
         key_role: caller.role,
         version: env!("CARGO_PKG_VERSION").into(),
+        server: ServerDto {
+            public_url: server.public_url.clone(),
+            listen: server.listen.to_string(),
+            tls: server.tls.is_some(),
+        },
+        limits: LimitsDto {
+            sends_per_window: limits.sends_per_window.get(),
+            reads_per_window: limits.reads_per_window.get(),
+            window_secs: limits.window.as_secs(),
+            max_upload_bytes: limits.max_upload,
+            max_text: limits.max_text,
+        },
     })
     .into_response())
 }

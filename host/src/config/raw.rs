@@ -183,7 +183,7 @@ impl Default for RawPlugins {
             dir: "plugins.d".into(),
             cache_dir: String::new(),
             order: Vec::new(),
-            budget: "100ms".into(),
+            budget: "250ms".into(),
             memory: "64MB".into(),
             kv_max_bytes: "1MB".into(),
             debounce: "50ms".into(),

@@ -125,5 +125,10 @@ fn security_headers(headers: &mut axum::http::HeaderMap, api: bool) {
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     if api {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // API answers are data, never a document: nothing in them may load or run. (The
+        // dashboard sets the page's own policy.)
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     }
 }

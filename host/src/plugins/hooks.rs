@@ -123,10 +123,10 @@ impl Plugins {
         let start = Instant::now();
         let result = self
             .runtime()
-            .call(&plugin.name, &plugin.config, &plugin.pre, call)
+            .call(&plugin.name, &plugin.config, &plugin.pre, plugin.budget, call)
             .await;
         if let Some(stats) = self.registry().stats(&plugin.name) {
-            stats.record(&plugin.name, hook.as_str(), start.elapsed(), result.is_err());
+            stats.record(hook, start.elapsed(), result.is_err());
         }
         result
     }
@@ -136,7 +136,7 @@ impl Plugins {
         if matches!(failure, Failure::Output(_))
             && let Some(stats) = self.registry().stats(&plugin.name)
         {
-            stats.unusable(&plugin.name, hook.as_str());
+            stats.unusable(hook);
         }
         tracing::warn!(plugin = &*plugin.name, version = plugin.version, hook = hook.as_str(), %failure, "plugin call failed; {then}");
     }

@@ -59,6 +59,24 @@ pub async fn load(
             ));
         }
     };
+    let budget = match config.get("budget") {
+        None => runtime.budget,
+        Some(serde_json::Value::String(text)) => crate::config::parse_duration(text)
+            .ok()
+            .filter(|b| !b.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "config key plugins.{}.budget: `{text}` is not a duration like 250ms",
+                    candidate.name
+                )
+            })?,
+        Some(other) => {
+            return Err(format!(
+                "config key plugins.{}.budget: `{other}` is not a duration like \"250ms\"",
+                candidate.name
+            ));
+        }
+    };
     let (engine, cache_dir_owned) = (runtime.engine.clone(), cache_dir.to_path_buf());
     let Candidate { name, bytes, hash, .. } = candidate;
     let key = hash.clone();
@@ -74,7 +92,7 @@ pub async fn load(
     let name: Arc<str> = name.into();
     let config = Arc::new(config);
     let info = runtime
-        .call(&name, &config, &pre, Describe)
+        .call(&name, &config, &pre, budget, Describe)
         .await
         .map_err(|f| format!("`describe` failed: {f}"))?;
     let mut hooks: Vec<Hook> = info.hooks.iter().map(|h| Hook::from(*h)).collect();
@@ -97,6 +115,7 @@ pub async fn load(
         pre,
         config,
         on_error_allow,
+        budget,
     })
 }
 

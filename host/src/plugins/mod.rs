@@ -43,9 +43,9 @@ use stats::Stats;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Hook {
-    Template,
-    Filter,
-    Events,
+    Template = 0,
+    Filter = 1,
+    Events = 2,
 }
 
 impl Hook {
@@ -81,6 +81,8 @@ pub struct Loaded {
     config: Arc<serde_json::Map<String, serde_json::Value>>,
     /// `on_error = "allow"`: a failing filter lets the message through.
     pub on_error_allow: bool,
+    /// Guest time per call: `budget` in its table, else `plugins.budget`.
+    pub budget: std::time::Duration,
 }
 
 impl Loaded {
@@ -304,7 +306,7 @@ impl Plugins {
                     active: None,
                     seen_hash: String::new(),
                     error: None,
-                    stats: Arc::default(),
+                    stats: Arc::new(Stats::new(&name)),
                 });
                 entry.file = path.clone();
                 entry.seen_hash = hash;

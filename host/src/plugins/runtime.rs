@@ -79,12 +79,14 @@ impl Runtime {
         })
     }
 
-    /// Runs `call` on a fresh instance of `pre`, as plugin `name` with its config table.
+    /// Runs `call` on a fresh instance of `pre`, as plugin `name` with its config table, stopping
+    /// it once it has run `budget` of guest time.
     pub async fn call<T>(
         &self,
         name: &Arc<str>,
         config: &Arc<serde_json::Map<String, serde_json::Value>>,
         pre: &PluginPre<State>,
+        budget: Duration,
         call: impl AsyncCall<T>,
     ) -> Result<T, Failure> {
         // Waiting for a slot is not the plugin's time: the budget starts once it has one.
@@ -100,7 +102,7 @@ impl Runtime {
                 services: self.services.clone(),
                 started: Instant::now(),
                 in_host: Duration::ZERO,
-                budget: self.budget,
+                budget,
                 memory: self.memory,
                 memory_refused: false,
             },
@@ -122,7 +124,7 @@ impl Runtime {
 
     fn classify(&self, error: wasmtime::Error, state: &State) -> Failure {
         if error.downcast_ref::<OverBudget>().is_some() {
-            Failure::Budget(self.budget)
+            Failure::Budget(state.budget)
         } else if state.memory_refused {
             Failure::Memory(self.memory)
         } else {

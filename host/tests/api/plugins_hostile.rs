@@ -32,7 +32,7 @@ async fn plugin(gw: &Gateway, name: &str) -> Value {
 async fn an_endless_loop_is_stopped_by_the_budget_and_its_filter_fails_closed() {
     let gw = Gateway::with_plugins(
         &[("endless-loop", fixture_plugin("endless-loop"))],
-        &[("plugins.budget", r#""50ms""#)],
+        &[("plugins.endless-loop.budget", r#""50ms""#)],
     )
     .await;
     // While the loop burns its budget, other requests are answered.
@@ -54,7 +54,7 @@ async fn an_endless_loop_is_stopped_by_the_budget_and_its_filter_fails_closed() 
     let a = send(&gw, "hello").await;
     let took = start.elapsed();
     let a = a.expect_error(422, "RECIPIENT_REJECTED");
-    assert!(a.error().contains("time budget"), "{}", a.error());
+    assert!(a.error().contains("time budget of 50ms"), "{}", a.error());
     assert!(
         took < Duration::from_secs(3),
         "a 50 ms budget stopped the loop only after {took:?}"

@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: wapi's throughput, latency and memory, measured beside a bare hyper baseline.
+//! `cargo xtask bench`: wapi's throughput, latency and memory, measured beside a bare hyper baseline,
+//! and the plugin platform's figures (`cargo xtask bench plugins` runs only those).
 
 mod backlog;
 mod db;
@@ -7,6 +8,7 @@ mod hello;
 mod http;
 mod load;
 mod machine;
+mod plugins;
 mod report;
 mod server;
 
@@ -42,36 +44,47 @@ const QUIET_WITHIN: Duration = Duration::from_secs(300);
 const WRK: Prereq = Prereq::apt("wrk", &["wrk"]);
 const OHA: Prereq = Prereq::cargo("oha", "oha");
 
-/// The load generators and a scratch folder, removed at the end.
-pub struct Tools {
+const USAGE: &str = "usage: cargo xtask bench [plugins]";
+
+/// The load generators and the scratch folder (removed at the end unless the bench failed).
+pub struct Tools<'a> {
     wrk: PathBuf,
     /// `None` when oha could not be installed: the fixed-rate run falls back to paced wrk.
     oha: Option<PathBuf>,
-    scratch: tempfile::TempDir,
+    scratch: &'a tempfile::TempDir,
 }
 
-pub fn run() -> Result<ExitCode> {
-    prereqs::ensure_one(&WRK)?;
-    let wrk = paths::find_program("wrk").context("wrk is not on PATH")?;
+/// `cargo xtask bench [plugins]`: every figure, or only the plugin platform's.
+pub fn run(args: Vec<String>) -> Result<ExitCode> {
+    let only_plugins = match args.as_slice() {
+        [] => false,
+        [section] if section == "plugins" => true,
+        _ => bail!(USAGE),
+    };
     let mut report = Report::default();
-    let oha = match prereqs::ensure_one(&OHA) {
-        Ok(()) => paths::find_program("oha"),
-        Err(err) => {
-            report.note(format!(
-                "oha unavailable ({err:#}); the fixed-rate figure uses wrk paced by a Lua delay()"
-            ));
-            None
-        }
+    let load_tools = if only_plugins {
+        None
+    } else {
+        Some(load_tools(&mut report)?)
     };
     let scratch = tempfile::Builder::new()
         .prefix("wapi-bench-")
         .tempdir()
         .context("creating a scratch folder")?;
-    let tools = Tools { wrk, oha, scratch };
-    let outcome = measure(&tools, &mut report);
+    let outcome = match load_tools {
+        Some((wrk, oha)) => measure(
+            &Tools {
+                wrk,
+                oha,
+                scratch: &scratch,
+            },
+            &mut report,
+        ),
+        None => build_wapi().and_then(|binary| plugins::run(&binary, scratch.path(), &mut report)),
+    };
     if let Err(err) = &outcome {
         report.note(format!("the bench stopped early: {err:#}"));
-        let kept = tools.scratch.keep();
+        let kept = scratch.keep();
         report.note(format!(
             "kept the servers' folders (config, database, wapi.log) in {}",
             kept.display()
@@ -91,6 +104,22 @@ pub fn run() -> Result<ExitCode> {
     })
 }
 
+/// wrk (installed when missing) and oha (when it can be installed).
+fn load_tools(report: &mut Report) -> Result<(PathBuf, Option<PathBuf>)> {
+    prereqs::ensure_one(&WRK)?;
+    let wrk = paths::find_program("wrk").context("wrk is not on PATH")?;
+    let oha = match prereqs::ensure_one(&OHA) {
+        Ok(()) => paths::find_program("oha"),
+        Err(err) => {
+            report.note(format!(
+                "oha unavailable ({err:#}); the fixed-rate figure uses wrk paced by a Lua delay()"
+            ));
+            None
+        }
+    };
+    Ok((wrk, oha))
+}
+
 fn measure(tools: &Tools, report: &mut Report) -> Result<()> {
     // Built first so the baseline and wapi's throughput are measured back to back.
     let binary = build_wapi()?;
@@ -102,7 +131,8 @@ fn measure(tools: &Tools, report: &mut Report) -> Result<()> {
         report.note(format!("enqueue figures incomplete: {err:#}"));
     }
     backlog::run(tools, &binary, report).context("1,000,000 queued / idle figures")?;
-    enqueued.map(|_| ())
+    let plugin_figures = plugins::run(&binary, tools.scratch.path(), report).context("plugin figures");
+    enqueued.and(plugin_figures)
 }
 
 /// Throughput figures are only comparable on an otherwise idle machine: say when it is not.

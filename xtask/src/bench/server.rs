@@ -12,14 +12,21 @@ use super::http;
 
 /// How long a stopped server may take after SIGTERM before it gets SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(20);
-/// How long a starting server may take to answer `GET /healthz` with 200.
+/// How long a starting server may take to answer `GET /healthz` with 200, unless the instance says otherwise.
 const READY_WITHIN: Duration = Duration::from_secs(60);
+/// How often a starting server is asked `GET /healthz`: the resolution of start-up times.
+const READY_POLL: Duration = Duration::from_millis(2);
 
 /// A folder holding one wapi instance's config, database, plugins folder and log.
 pub struct Instance {
     pub dir: PathBuf,
     pub db: PathBuf,
     pub key: String,
+    /// Appended to the config, right after `[plugins] dir = ...`: more `[plugins]` keys, then
+    /// `[plugins.NAME]` tables.
+    pub plugins_config: String,
+    /// How long `start` waits for `GET /healthz` to answer 200 (a first compile of every plugin takes long).
+    pub ready_within: Duration,
     binary: PathBuf,
 }
 
@@ -46,6 +53,8 @@ impl Instance {
             dir: dir.to_path_buf(),
             db: dir.join("wapi.db"),
             key: admin_key(),
+            plugins_config: String::new(),
+            ready_within: READY_WITHIN,
             binary: binary.to_path_buf(),
         })
     }
@@ -84,7 +93,7 @@ impl Instance {
             child,
             log,
         };
-        running.wait_ready(began)?;
+        running.wait_ready(began, self.ready_within)?;
         running.started_in = began.elapsed();
         Ok(running)
     }
@@ -112,13 +121,14 @@ reads_per_window = 100000000
 window = "15m"
 [plugins]
 dir = "{dir}/plugins.d"
-"#
+{plugins}"#,
+            plugins = self.plugins_config
         )
     }
 }
 
 impl Running {
-    fn wait_ready(&mut self, began: Instant) -> Result<()> {
+    fn wait_ready(&mut self, began: Instant, within: Duration) -> Result<()> {
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
@@ -129,13 +139,13 @@ impl Running {
             if http::send(self.addr, "GET", "/healthz", &[], "").is_ok_and(|answer| answer.status == 200) {
                 return Ok(());
             }
-            if began.elapsed() > READY_WITHIN {
+            if began.elapsed() > within {
                 bail!(
-                    "wapi did not answer /healthz with 200 within {READY_WITHIN:?}; its log ends:\n{}",
+                    "wapi did not answer /healthz with 200 within {within:?}; its log ends:\n{}",
                     self.log_tail()
                 );
             }
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(READY_POLL);
         }
     }
 
