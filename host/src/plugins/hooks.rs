@@ -125,18 +125,14 @@ impl Plugins {
             .runtime()
             .call(&plugin.name, &plugin.config, &plugin.pre, plugin.budget, call)
             .await;
-        if let Some(stats) = self.registry().stats(&plugin.name) {
-            stats.record(hook, start.elapsed(), result.is_err());
-        }
+        plugin.stats.record(hook, start.elapsed(), result.is_err());
         result
     }
 
     /// Logs a failed call; an unusable answer (the call itself succeeded) is counted here.
     pub(super) fn failed(&self, plugin: &Loaded, hook: Hook, failure: &Failure, then: &str) {
-        if matches!(failure, Failure::Output(_))
-            && let Some(stats) = self.registry().stats(&plugin.name)
-        {
-            stats.unusable(hook);
+        if matches!(failure, Failure::Output(_)) {
+            plugin.stats.unusable(hook);
         }
         tracing::warn!(plugin = &*plugin.name, version = plugin.version, hook = hook.as_str(), %failure, "plugin call failed; {then}");
     }

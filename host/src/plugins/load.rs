@@ -13,6 +13,7 @@ use wasmtime::component::Component;
 
 use super::bindings::{INTERFACE_VERSION, PluginPre};
 use super::runtime::{AsyncCall, Runtime, State, wit};
+use super::stats::Stats;
 use super::{Hook, Loaded};
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -45,6 +46,7 @@ pub async fn load(
     cache_dir: &Path,
     candidate: Candidate,
     config: serde_json::Map<String, serde_json::Value>,
+    stats: Arc<Stats>,
 ) -> Result<Loaded, String> {
     let started = Instant::now();
     check_header(&candidate.bytes)?;
@@ -116,6 +118,7 @@ pub async fn load(
         config,
         on_error_allow,
         budget,
+        stats,
     })
 }
 

@@ -83,6 +83,8 @@ pub struct Loaded {
     pub on_error_allow: bool,
     /// Guest time per call: `budget` in its table, else `plugins.budget`.
     pub budget: std::time::Duration,
+    /// The counters of its name, shared with the registry entry (they outlive versions).
+    stats: Arc<Stats>,
 }
 
 impl Loaded {
@@ -98,6 +100,8 @@ struct Entry {
     active: Option<Arc<Loaded>>,
     /// The hash of the newest file seen under this name, loaded or not.
     seen_hash: String,
+    /// Its size and modification time: an unchanged stamp is not read again.
+    seen_stamp: Option<(u64, std::time::SystemTime)>,
     error: Option<String>,
     stats: Arc<Stats>,
 }
@@ -122,10 +126,6 @@ impl Registry {
     /// The serving plugins with `hook`, in call order.
     pub fn with_hook(&self, hook: Hook) -> impl Iterator<Item = &Arc<Loaded>> {
         self.ordered.iter().filter(move |p| p.has(hook))
-    }
-
-    fn stats(&self, name: &str) -> Option<&Arc<Stats>> {
-        self.entries.get(name).map(|e| &e.stats)
     }
 }
 
@@ -275,6 +275,11 @@ impl Plugins {
         }
         self.publish(|entries| entries.retain(|name, _| files.contains_key(name)));
         for (name, path) in files {
+            let known = self.inner.registry.load().entries.get(&name).cloned();
+            let stamp = file_stamp(&path);
+            if stamp.is_some() && known.as_ref().is_some_and(|e| e.seen_stamp == stamp) {
+                continue;
+            }
             let candidate = match Candidate::read(&name, &path) {
                 Ok(c) => c,
                 Err(e) => {
@@ -283,39 +288,41 @@ impl Plugins {
                     continue;
                 }
             };
-            let known = self
-                .inner
-                .registry
-                .load()
-                .entries
-                .get(&name)
-                .map(|e| e.seen_hash.clone());
-            if known.as_deref() == Some(candidate.hash.as_str()) {
-                continue;
-            }
             let hash = candidate.hash.clone();
-            let table = self.inner.config.table(&name);
-            let outcome = load::load(&self.inner.runtime, &self.inner.config.cache_dir, candidate, table).await;
-            if let Err(error) = &outcome {
-                tracing::error!(plugin = name, file = %path.display(), error, "plugin not loaded; any previous version keeps serving");
-                metrics::counter!("wapi_plugin_load_failures_total", "plugin" => name.clone()).increment(1);
-            }
+            let stats = known
+                .as_ref()
+                .map_or_else(|| Arc::new(Stats::new(&name)), |e| e.stats.clone());
+            let outcome = if known.as_ref().is_some_and(|e| e.seen_hash == hash) {
+                None
+            } else {
+                let table = self.inner.config.table(&name);
+                let cache = &self.inner.config.cache_dir;
+                let loaded = load::load(&self.inner.runtime, cache, candidate, table, stats.clone()).await;
+                if let Err(error) = &loaded {
+                    tracing::error!(plugin = name, file = %path.display(), error, "plugin not loaded; any previous version keeps serving");
+                    metrics::counter!("wapi_plugin_load_failures_total", "plugin" => name.clone()).increment(1);
+                }
+                Some(loaded)
+            };
             self.publish(|entries| {
                 let entry = entries.entry(name.clone()).or_insert_with(|| Entry {
                     file: path.clone(),
                     active: None,
                     seen_hash: String::new(),
+                    seen_stamp: None,
                     error: None,
-                    stats: Arc::new(Stats::new(&name)),
+                    stats,
                 });
                 entry.file = path.clone();
                 entry.seen_hash = hash;
+                entry.seen_stamp = stamp;
                 match outcome {
-                    Ok(loaded) => {
+                    None => {}
+                    Some(Ok(loaded)) => {
                         entry.active = Some(Arc::new(loaded));
                         entry.error = None;
                     }
-                    Err(error) => entry.error = Some(error),
+                    Some(Err(error)) => entry.error = Some(error),
                 }
             });
         }
@@ -329,6 +336,12 @@ impl Plugins {
     fn runtime(&self) -> &Runtime {
         &self.inner.runtime
     }
+}
+
+/// A file's size and modification time, when the file system tells them.
+fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// `*.wasm` files of the folder by plugin name; dot-files (temporary names) are ignored.

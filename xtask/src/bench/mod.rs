@@ -142,20 +142,26 @@ fn note_other_load(report: &mut Report, when: &str) -> Result<()> {
     } else {
         machine::busy_share(Duration::from_secs(1))?
     };
+    record_busy(report, busy, when, "throughput runs", "low and noisy");
+    Ok(())
+}
+
+/// Records how busy the machine was with other work `when` (`before`/`after`) the `runs`, and
+/// notes that the figures may be `effect` when it was not quiet.
+fn record_busy(report: &mut Report, busy: f64, when: &str, runs: &str, effect: &str) {
     report
         .raw
-        .insert(format!("cpu_busy_{when}_throughput_runs"), busy.into());
+        .insert(format!("cpu_busy_{when}_{}", runs.replace(' ', "_")), busy.into());
     report.info(
-        &format!("CPU busy with other work just {when} the throughput runs"),
+        &format!("CPU busy with other work just {when} the {runs}"),
         format!("{:.0} %", busy * 100.0),
     );
     if busy > QUIET_SHARE {
         report.note(format!(
-            "the machine was {:.0} % busy with other work {when} the throughput runs: throughput and latency figures may be low and noisy",
+            "the machine was {:.0} % busy with other work {when} the {runs}: figures may be {effect}",
             busy * 100.0
         ));
     }
-    Ok(())
 }
 
 /// Bare hyper's maximum throughput on this machine; every wapi figure is read against it.

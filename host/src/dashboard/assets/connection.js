@@ -138,6 +138,20 @@ function linkingView(simulator) {
   );
 }
 
+// Runs `work` with `button` disabled, then refreshes the page's state; a failure is reported
+// in `result`.
+async function whileDisabled(button, result, work) {
+  button.disabled = true;
+  try {
+    await work();
+    ctx.refresh();
+  } catch (e) {
+    ctx.report(e, result);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function pairForm() {
   const result = h("div", { class: "result", role: "status", "aria-live": "polite" });
   const phone = h("input", {
@@ -150,18 +164,11 @@ function pairForm() {
   });
   const submit = async (event) => {
     event.preventDefault();
-    const button = event.target.querySelector("button");
-    button.disabled = true;
-    try {
+    await whileDisabled(event.target.querySelector("button"), result, async () => {
       const data = await call("POST", "/api/session/pair", { json: { phone: phone.value.trim() } });
       pairCode = data.code;
       fill(result);
-      ctx.refresh();
-    } catch (e) {
-      ctx.report(e, result);
-    } finally {
-      button.disabled = false;
-    }
+    });
   };
   return h(
     "form",
@@ -196,18 +203,11 @@ function simulatorLink() {
 
 function logoutButton() {
   const result = h("div", { class: "result", role: "status" });
-  const logout = async (button) => {
-    button.disabled = true;
-    try {
+  const logout = (button) =>
+    whileDisabled(button, result, async () => {
       await call("POST", "/api/session/logout");
       pairCode = null;
-      ctx.refresh();
-    } catch (e) {
-      ctx.report(e, result);
-    } finally {
-      button.disabled = false;
-    }
-  };
+    });
   return h(
     "div",
     { class: "logout" },

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench::http::Conn;
+use crate::bench::machine;
 use crate::bench::report::Report;
-use crate::bench::{QUIET_SHARE, machine};
 use crate::paths;
 
 /// The text every plugin bench send carries; `{{name}}` gives the template plugin work.
@@ -104,17 +104,7 @@ pub fn run(binary: &Path, scratch: &Path, report: &mut Report) -> Result<()> {
 /// Latency figures read high on a busy machine: the share of CPU other work took is in the table.
 fn note_busy(report: &mut Report, when: &str) -> Result<()> {
     let busy = machine::busy_share(Duration::from_secs(1))?;
-    report.raw.insert(format!("cpu_busy_{when}_plugin_runs"), busy.into());
-    report.info(
-        &format!("CPU busy with other work just {when} the plugin runs"),
-        format!("{:.0} %", busy * 100.0),
-    );
-    if busy > QUIET_SHARE {
-        report.note(format!(
-            "the machine was {:.0} % busy with other work {when} the plugin runs: latency and start-up figures may be high and noisy",
-            busy * 100.0
-        ));
-    }
+    super::record_busy(report, busy, when, "plugin runs", "high and noisy");
     Ok(())
 }
 
