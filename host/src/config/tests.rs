@@ -56,6 +56,12 @@ fn refusals_name_the_key() {
         ("[limits]\nrequests_per_window = 0", "limits.requests_per_window"),
         ("[limits]\nmax_batch = 501", "limits.max_batch"),
         ("[log]\nformat = \"xml\"", "log.format"),
+        ("[plugins]\nbudgt = \"1s\"", "plugins.budgt"),
+        ("[plugins]\nbudget = \"0s\"", "plugins.budget"),
+        ("[plugins]\nmemory = \"1KB\"", "plugins.memory"),
+        ("[plugins]\nmax_concurrent = 0", "plugins.max_concurrent"),
+        ("[webhooks]\nretry_schedule = [\"soon\"]", "webhooks.retry_schedule"),
+        ("[webhooks]\nconcurrency = 0", "webhooks.concurrency"),
         ("[nope]\nx = 1", "nope"),
     ];
     for (text, key) in cases {

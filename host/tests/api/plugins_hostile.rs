@@ -163,3 +163,33 @@ async fn files_that_are_not_plugins_for_this_host_are_refused_with_their_reason(
     assert_eq!(a.expect(200).data()["text"], "still serving");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_bad_host_key_in_a_plugin_table_keeps_the_plugin_out_with_the_key_named() {
+    let gw = Gateway::with_plugins(
+        &[
+            ("trap", fixture_plugin("trap")),
+            ("endless-loop", fixture_plugin("endless-loop")),
+        ],
+        &[
+            ("plugins.trap.on_error", r#""maybe""#),
+            ("plugins.endless-loop.budget", r#""soon""#),
+        ],
+    )
+    .await;
+    for (name, key) in [
+        ("trap", "plugins.trap.on_error"),
+        ("endless-loop", "plugins.endless-loop.budget"),
+    ] {
+        let p = plugin(&gw, name).await;
+        assert_eq!(p["state"], "failed", "{name}");
+        assert!(
+            p["loadError"].as_str().unwrap().contains(key),
+            "{name}: {}",
+            p["loadError"]
+        );
+    }
+    // Neither filter runs: the message goes through.
+    assert_eq!(send(&gw, "hello").await.expect(200).data()["text"], "hello");
+    gw.stop().await;
+}
