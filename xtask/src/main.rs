@@ -1,10 +1,11 @@
 //! `cargo xtask`: the project's own automation — `test` (what CI runs), `plugins` (every plugin
-//! built from source) and `bench` (measured figures).
+//! built from source), `bench` (measured figures) and `soak` (the long reliability suites).
 
 mod bench;
 mod paths;
 mod plugins;
 mod prereqs;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -23,7 +24,11 @@ commands:
                       tests/fixtures/plugins/; skips what is up to date
   bench [plugins]     measure throughput, latency and memory figures, then the plugin platform's
                       (hook latency per language, hot reload, cold start); `plugins` runs only
-                      those; writes target/bench/latest.json";
+                      those; writes target/bench/latest.json
+  soak [--minutes N] [load|suites]
+                      the long reliability suites: N (10) minutes of mixed load at fixed rates with
+                      oha (errors, p99 per minute, RSS drift), then the crash and fuzzing suites
+                      scaled up (WAPI_SOAK=1); writes target/soak/latest.json";
 
 fn main() -> ExitCode {
     match run() {
@@ -41,6 +46,7 @@ fn run() -> Result<ExitCode> {
         Some("test") => test::run(args.collect()),
         Some("plugins") => plugins::run(args.collect()),
         Some("bench") => bench::run(args.collect()),
+        Some("soak") => soak::run(args.collect()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

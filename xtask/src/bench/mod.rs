@@ -5,12 +5,12 @@ mod backlog;
 mod db;
 mod enqueue;
 mod hello;
-mod http;
-mod load;
-mod machine;
+pub(crate) mod http;
+pub(crate) mod load;
+pub(crate) mod machine;
 mod plugins;
-mod report;
-mod server;
+pub(crate) mod report;
+pub(crate) mod server;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -42,7 +42,7 @@ const QUIET_SHARE: f64 = 0.10;
 const QUIET_WITHIN: Duration = Duration::from_secs(300);
 
 const WRK: Prereq = Prereq::apt("wrk", &["wrk"]);
-const OHA: Prereq = Prereq::cargo("oha", "oha");
+pub(crate) const OHA: Prereq = Prereq::cargo("oha", "oha");
 
 const USAGE: &str = "usage: cargo xtask bench [plugins]";
 
@@ -193,7 +193,7 @@ fn hello_baseline(tools: &Tools, report: &mut Report) -> Result<f64> {
 }
 
 /// `cargo build --release -p wapi`; returns the binary's path.
-fn build_wapi() -> Result<PathBuf> {
+pub(crate) fn build_wapi() -> Result<PathBuf> {
     println!("xtask bench: cargo build --release -p wapi");
     let status = Command::new(paths::cargo())
         .args(["build", "--release", "-p", "wapi"])

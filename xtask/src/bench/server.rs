@@ -27,6 +27,8 @@ pub struct Instance {
     pub plugins_config: String,
     /// How long `start` waits for `GET /healthz` to answer 200 (a first compile of every plugin takes long).
     pub ready_within: Duration,
+    /// The `[antiban]` table's lines: by default gaps of an hour, so nothing drains.
+    pub antiban: String,
     binary: PathBuf,
 }
 
@@ -55,6 +57,7 @@ impl Instance {
             key: admin_key(),
             plugins_config: String::new(),
             ready_within: READY_WITHIN,
+            antiban: "min_gap = \"1h\"\nmax_gap = \"1h\"".into(),
             binary: binary.to_path_buf(),
         })
     }
@@ -110,8 +113,7 @@ backend = "simulator"
 [whatsapp.simulator]
 auto_link = true
 [antiban]
-min_gap = "1h"
-max_gap = "1h"
+{antiban}
 sync_wait = "0s"
 daily_limit = 100000000
 verify_numbers = false
@@ -122,7 +124,8 @@ window = "15m"
 [plugins]
 dir = "{dir}/plugins.d"
 {plugins}"#,
-            plugins = self.plugins_config
+            plugins = self.plugins_config,
+            antiban = self.antiban,
         )
     }
 }

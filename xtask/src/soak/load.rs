@@ -1,0 +1,372 @@
+//! The soak's load run: mixed traffic at fixed rates for many minutes against one release wapi
+//! (simulator, millisecond gaps so the queue drains as it fills), measured minute by minute —
+//! answers, unexpected errors, p99 per kind of request — while the process's RSS is sampled.
+//! It passes when nothing unexpected failed, every minute's p99 stays near the run's usual one,
+//! RSS after the warm-up minute drifts by at most 5 %, and every accepted message was sent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::bench::http;
+use crate::bench::load::{self, Measured, Request};
+use crate::bench::report::{Report, mb};
+use crate::bench::server::{Instance, Running};
+
+/// How often the server's RSS is read.
+const RSS_EVERY: Duration = Duration::from_secs(2);
+/// The RSS of the last minute may differ from the second minute's by at most this share.
+const MAX_DRIFT: f64 = 0.05;
+/// A minute's p99 may be at most this many times the median minute's (per kind of request).
+const MAX_P99_SWING: f64 = 3.0;
+/// How long the queue may take to drain once the load stops.
+const DRAIN_WITHIN: Duration = Duration::from_secs(120);
+
+/// One kind of request in the mix, at its own fixed rate.
+struct Stream {
+    name: &'static str,
+    rate: u32,
+    connections: u32,
+    request: Request,
+}
+
+/// One stream's figures for one minute.
+struct Slice {
+    minute: usize,
+    stream: &'static str,
+    measured: Measured,
+}
+
+/// The mix: what a busy deployment sees — apps sending, dashboards and scripts polling status and
+/// history, an operator creating keys. Rates are fixed (open loop), so a stall shows up in p99.
+fn streams(base: &str, key: &str) -> Vec<Stream> {
+    let headers = |json: bool| {
+        let mut headers = vec![("X-API-Key", key.to_string())];
+        if json {
+            headers.push(("Content-Type", "application/json".to_string()));
+        }
+        headers
+    };
+    vec![
+        Stream {
+            name: "POST /api/messages",
+            rate: 20,
+            connections: 8,
+            request: Request {
+                url: format!("{base}/api/messages"),
+                method: "POST",
+                headers: headers(true),
+                body: Some(json!({"to": "15550009999", "text": "soak: the quick brown fox"}).to_string()),
+            },
+        },
+        Stream {
+            name: "GET /api/status",
+            rate: 40,
+            connections: 4,
+            request: Request {
+                url: format!("{base}/api/status"),
+                method: "GET",
+                headers: headers(false),
+                body: None,
+            },
+        },
+        Stream {
+            name: "GET /api/messages?limit=50",
+            rate: 20,
+            connections: 4,
+            request: Request {
+                url: format!("{base}/api/messages?limit=50"),
+                method: "GET",
+                headers: headers(false),
+                body: None,
+            },
+        },
+        Stream {
+            name: "POST /api/keys",
+            rate: 1,
+            connections: 1,
+            request: Request {
+                url: format!("{base}/api/keys"),
+                method: "POST",
+                headers: headers(true),
+                body: Some(json!({"name": "soak key", "role": "user"}).to_string()),
+            },
+        },
+    ]
+}
+
+/// Runs the mix for `minutes` one-minute slices (every stream's oha in parallel), then checks.
+pub fn run(
+    binary: &std::path::Path,
+    oha: &std::path::Path,
+    scratch: &std::path::Path,
+    minutes: usize,
+    report: &mut Report,
+) -> Result<()> {
+    let dir = scratch.join("load");
+    std::fs::create_dir_all(&dir)?;
+    let mut instance = Instance::new(binary, &dir)?;
+    instance.antiban = "min_gap = \"1ms\"\nmax_gap = \"3ms\"\ntyping = false\ncooldown_every = 0".into();
+    let server = instance.start().context("starting wapi for the load run")?;
+    let base = format!("http://{}", server.addr);
+    let streams = streams(&base, &instance.key);
+    println!(
+        "xtask soak: load, {minutes} min of {} at fixed rates against {base}",
+        streams
+            .iter()
+            .map(|s| format!("{} {}/s", s.name, s.rate))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let rss: Arc<Mutex<Vec<(Duration, u64)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let began = Instant::now();
+    let sampler = spawn_sampler(server.pid(), began, rss.clone(), stop.clone());
+
+    let mut slices = Vec::new();
+    let mut failure = None;
+    for minute in 1..=minutes {
+        match one_minute(oha, &streams, minute) {
+            Ok(mut done) => {
+                for slice in &done {
+                    println!(
+                        "xtask soak: minute {minute:>2} {:<28} {:>6} answers, {} non-2xx, {} errors, p50 {:.2} ms, p99 {:.2} ms",
+                        slice.stream,
+                        slice.measured.answers,
+                        slice.measured.non_2xx,
+                        slice.measured.errors,
+                        slice.measured.p50_ms,
+                        slice.measured.p99_ms
+                    );
+                }
+                slices.append(&mut done);
+            }
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    if let Some(err) = failure {
+        return Err(err.context(format!("server log ends:\n{}", server.log_tail())));
+    }
+    let samples = rss.lock().expect("rss samples").clone();
+    let drained = drain(&server, &instance.key)?;
+    judge(&streams, &slices, &samples, minutes, drained, report);
+    let stopped = server.stop()?;
+    report.info(
+        "soak: stop after the load (SIGTERM → exit)",
+        format!("{} ms, {}", stopped.took.as_millis(), stopped.status),
+    );
+    Ok(())
+}
+
+/// One minute of every stream at once; one oha per stream.
+fn one_minute(oha: &std::path::Path, streams: &[Stream], minute: usize) -> Result<Vec<Slice>> {
+    let oha = oha.to_path_buf();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .iter()
+            .map(|stream| {
+                let oha = oha.clone();
+                scope.spawn(move || {
+                    load::oha(
+                        &oha,
+                        &stream.request,
+                        stream.rate,
+                        stream.connections,
+                        Duration::from_secs(60),
+                    )
+                    .with_context(|| format!("minute {minute}: {}", stream.name))
+                    .map(|measured| Slice {
+                        minute,
+                        stream: stream.name,
+                        measured,
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("an oha thread panicked"))
+            .collect()
+    })
+}
+
+fn spawn_sampler(
+    pid: u32,
+    began: Instant,
+    samples: Arc<Mutex<Vec<(Duration, u64)>>>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(bytes) = rss_of(pid) {
+                samples.lock().expect("rss samples").push((began.elapsed(), bytes));
+            }
+            std::thread::sleep(RSS_EVERY);
+        }
+    })
+}
+
+fn rss_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .context("no VmRSS line")?;
+    Ok(kib * 1024)
+}
+
+/// What the gateway says once the load stopped and its queue drained.
+struct Drained {
+    took: Duration,
+    accepted: u64,
+    sent: u64,
+}
+
+/// Waits for the queue to be empty; reads how many messages were accepted and sent today.
+fn drain(server: &Running, key: &str) -> Result<Drained> {
+    let began = Instant::now();
+    loop {
+        let answer = http::send(server.addr, "GET", "/api/status", &[("X-API-Key", key)], "")?;
+        let status: Value = serde_json::from_str(&answer.body).context("reading /api/status")?;
+        let data = &status["data"];
+        if data["pendingMessages"].as_u64() == Some(0) {
+            return Ok(Drained {
+                took: began.elapsed(),
+                accepted: data["acceptedToday"].as_u64().unwrap_or(0),
+                sent: data["sentToday"].as_u64().unwrap_or(0),
+            });
+        }
+        if began.elapsed() > DRAIN_WITHIN {
+            bail!(
+                "the queue still holds {} messages after the load",
+                data["pendingMessages"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Mean RSS of the samples taken within `[from, to)`.
+fn mean_rss(samples: &[(Duration, u64)], from: Duration, to: Duration) -> Option<f64> {
+    let window: Vec<u64> = samples
+        .iter()
+        .filter(|(at, _)| *at >= from && *at < to)
+        .map(|(_, bytes)| *bytes)
+        .collect();
+    (!window.is_empty()).then(|| window.iter().sum::<u64>() as f64 / window.len() as f64)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn judge(
+    streams: &[Stream],
+    slices: &[Slice],
+    samples: &[(Duration, u64)],
+    minutes: usize,
+    drained: Drained,
+    report: &mut Report,
+) {
+    let total: u64 = slices.iter().map(|s| s.measured.answers).sum();
+    let unexpected: u64 = slices.iter().map(|s| s.measured.non_2xx + s.measured.errors).sum();
+    report.check(
+        &format!("soak: {minutes} min mixed load, unexpected errors (non-2xx + failed requests) of {total}"),
+        unexpected.to_string(),
+        "0",
+        unexpected == 0,
+    );
+    report.raw.insert(
+        "soak_slices".into(),
+        slices
+            .iter()
+            .map(|s| json!({"minute": s.minute, "stream": s.stream, "measured": s.measured.to_json()}))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+
+    // Minute 1 warms connections, caches and the allocator; steadiness is read from minute 2 on.
+    for stream in streams {
+        let mut p99: Vec<f64> = slices
+            .iter()
+            .filter(|s| s.stream == stream.name && s.minute >= 2.min(minutes))
+            .map(|s| s.measured.p99_ms)
+            .collect();
+        if p99.is_empty() {
+            continue;
+        }
+        let worst = p99.iter().copied().fold(0.0, f64::max);
+        let best = p99.iter().copied().fold(f64::INFINITY, f64::min);
+        let usual = median(&mut p99);
+        report.check(
+            &format!(
+                "soak: {} p99 per minute at {}/s, best / median / worst",
+                stream.name, stream.rate
+            ),
+            format!("{best:.2} / {usual:.2} / {worst:.2} ms"),
+            &format!("worst ≤ {MAX_P99_SWING}× median"),
+            worst <= MAX_P99_SWING * usual,
+        );
+    }
+
+    let minute = Duration::from_secs(60);
+    let last = minutes as u32;
+    let second = mean_rss(samples, minute, 2 * minute);
+    let final_minute = mean_rss(samples, (last - 1) * minute, last * minute);
+    let peak = samples.iter().map(|(_, bytes)| *bytes).max().unwrap_or(0);
+    let first = samples.first().map(|(_, bytes)| *bytes).unwrap_or(0);
+    report.info("soak: RSS at start / peak", format!("{} / {}", mb(first), mb(peak)));
+    match (second, final_minute) {
+        (Some(second), Some(final_minute)) if minutes >= 3 => {
+            let drift = (final_minute - second) / second;
+            report.check(
+                "soak: RSS drift, mean of the last minute vs the second",
+                format!(
+                    "{:+.1} % ({} → {})",
+                    drift * 100.0,
+                    mb(second as u64),
+                    mb(final_minute as u64)
+                ),
+                "≤ 5 %",
+                drift.abs() <= MAX_DRIFT,
+            );
+        }
+        _ => report.note("soak: too few minutes for an RSS drift figure (3 at least)".into()),
+    }
+    report.raw.insert(
+        "soak_rss".into(),
+        samples
+            .iter()
+            .map(|(at, bytes)| json!([at.as_secs_f64(), bytes]))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+
+    let sends_ok: u64 = slices
+        .iter()
+        .filter(|s| s.stream == "POST /api/messages")
+        .map(|s| s.measured.ok_2xx())
+        .sum();
+    report.check(
+        "soak: messages acknowledged by the API / accepted today / sent today",
+        format!("{sends_ok} / {} / {}", drained.accepted, drained.sent),
+        "all equal",
+        drained.sent == drained.accepted && drained.accepted >= sends_ok,
+    );
+    report.info(
+        "soak: queue drained after the load",
+        format!("{} ms", drained.took.as_millis()),
+    );
+}

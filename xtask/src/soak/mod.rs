@@ -1,0 +1,109 @@
+//! `cargo xtask soak`: the long reliability suites, too slow for `cargo xtask test` — ten minutes of
+//! mixed load at fixed rates (`load.rs`), then the crash and fuzzing suites of `tests/e2e/` scaled
+//! up through `WAPI_SOAK=1` (more kills, more generated cases). Prints one table, writes
+//! `target/soak/latest.json`, and fails when a figure misses its target.
+
+mod load;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench::{self, report::Report};
+use crate::paths;
+use crate::prereqs;
+
+const USAGE: &str = "usage: cargo xtask soak [--minutes N] [load|suites]";
+
+/// The `tests/e2e` suites that read `WAPI_SOAK` and run longer under it.
+const LONG_SUITES: [&str; 2] = ["crash::", "fuzz::"];
+
+/// `cargo xtask soak [--minutes N] [load|suites]`: both parts by default.
+pub fn run(args: Vec<String>) -> Result<ExitCode> {
+    let mut minutes = 10;
+    let mut parts = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--minutes" => {
+                minutes = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n >= 1)
+                    .context(USAGE)?;
+            }
+            "load" | "suites" => parts.push(arg),
+            _ => bail!(USAGE),
+        }
+    }
+    let all = parts.is_empty();
+    let wants = |part: &str| all || parts.iter().any(|p| p == part);
+
+    let mut report = Report::default();
+    let mut failed = Vec::new();
+    if wants("load") {
+        if let Err(err) = load_part(minutes, &mut report) {
+            report.note(format!("the load run stopped early: {err:#}"));
+            failed.push("load");
+        }
+    }
+    if wants("suites") {
+        println!(
+            "xtask soak: cargo test -p wapi --test e2e -- {} (WAPI_SOAK=1)",
+            LONG_SUITES.join(" ")
+        );
+        let status = Command::new(paths::cargo())
+            .args(["test", "-p", "wapi", "--test", "e2e", "--"])
+            .args(LONG_SUITES)
+            .args(["--nocapture", "--test-threads=1"])
+            .env("WAPI_SOAK", "1")
+            .current_dir(paths::workspace_root())
+            .status()
+            .context("starting cargo test")?;
+        report.check(
+            &format!(
+                "soak: long suites {} (their figures are printed above)",
+                LONG_SUITES.join(" ")
+            ),
+            status.to_string(),
+            "pass",
+            status.success(),
+        );
+    }
+
+    println!("\n{}\n", report.table());
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    let json = paths::target_dir().join("soak").join("latest.json");
+    report.write_json(&json)?;
+    println!("written to {}", json.display());
+    let missed = report.rows.iter().any(|row| row.met == Some(false));
+    Ok(if failed.is_empty() && !missed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds the release binary, makes sure oha is installed, runs the load in a scratch folder
+/// (kept when the run fails).
+fn load_part(minutes: usize, report: &mut Report) -> Result<()> {
+    prereqs::ensure_one(&bench::OHA)?;
+    let oha: PathBuf = paths::find_program("oha").context("oha is not on PATH after installing it")?;
+    let binary = bench::build_wapi()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("wapi-soak-")
+        .tempdir()
+        .context("creating a scratch folder")?;
+    let outcome = load::run(&binary, &oha, scratch.path(), minutes, report);
+    if outcome.is_err() {
+        let kept = scratch.keep();
+        report.note(format!(
+            "kept the server's folder (config, database, wapi.log) in {}",
+            kept.display()
+        ));
+    }
+    outcome
+}
