@@ -1,17 +1,38 @@
-//! The events hook: a background task turns gateway events into the WIT `event` and hands each
-//! to every `events` plugin in order. It never slows sending: the sender only publishes on the
-//! bus. If plugins fall so far behind that the bus overflows, the skipped events are counted
-//! and logged (webhook deliveries that plugins asked for are durable; the bus is not).
+//! The events hook: a background task hands every event to every `events` plugin in order. It
+//! never slows sending: the sender and the request handlers only commit and publish on the bus.
+//!
+//! Message events (queued, sent, failed, cancelled) and incoming messages are read from the
+//! database's journal (`store::journal`), after a cursor the task keeps in `event_cursors`: an
+//! event committed before a crash is handed on after the restart, so none is lost — the hook is
+//! *at least once*. The cursor is written at most every [`CURSOR_EVERY`] and at a stop, so after a
+//! crash the last moments' events are handed on again; each carries its journal position as its
+//! origin, and a webhook delivery asked for again with the same origin is the same delivery (same
+//! `webhook-id`). The bus only wakes the task, and carries what the journal does not keep —
+//! receipts and session changes, handed on as they come; if plugins fall so far behind that the
+//! bus overflows, those are skipped, counted and logged.
+
+use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::runtime::{AsyncCall, State, wit};
 use super::{Hook, Plugins};
 use crate::clock::Clock;
 use crate::events::{Events, GatewayEvent};
-use crate::store::Store;
+use crate::store::{JournalStream, Journaled, Status, Store, StoreError};
 use crate::whatsapp::ReceiptKind;
+
+/// The name the hook's cursors are kept under.
+const CONSUMER: &str = "plugins";
+/// Journal entries read at a time.
+const BATCH: usize = 256;
+/// How often, at most, the cursors are written while events flow.
+const CURSOR_EVERY: Duration = Duration::from_secs(1);
+/// How long the task waits for a wake-up before looking at the journal anyway, and after a
+/// database error before trying again.
+const IDLE_LOOK: Duration = Duration::from_secs(5);
 
 /// Starts the task that feeds the events hook.
 pub fn spawn_event_hook(
@@ -23,36 +44,185 @@ pub fn spawn_event_hook(
 ) -> tokio::task::JoinHandle<()> {
     let mut rx = events.subscribe();
     tokio::spawn(async move {
-        loop {
-            let event = tokio::select! {
-                received = rx.recv() => received,
-                _ = shutdown.cancelled() => return,
-            };
-            match event {
-                Ok(event) => {
-                    if !plugins.has(Hook::Events) {
-                        continue;
+        let mut journal = loop {
+            match Journal::open(plugins.clone(), store.clone()).await {
+                Ok(journal) => break journal,
+                Err(e) => {
+                    tracing::error!(error = %e, "the events hook cannot read its cursors; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(IDLE_LOOK) => {}
+                        _ = shutdown.cancelled() => return,
                     }
-                    if let Some(event) = convert(&event, &store, &clock).await {
-                        plugins.dispatch(&event).await;
+                }
+            }
+        };
+        loop {
+            if let Err(e) = journal.catch_up(&shutdown).await {
+                tracing::error!(error = %e, "the events hook cannot read the journal; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE_LOOK) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            // A cursor that moved is written once `CURSOR_EVERY` has passed, even if all is quiet.
+            let wait = match journal.dirty() {
+                true => CURSOR_EVERY.saturating_sub(journal.saved_at.elapsed()),
+                false => IDLE_LOOK,
+            };
+            let received = tokio::select! {
+                received = rx.recv() => received,
+                _ = tokio::time::sleep(wait) => {
+                    journal.save_every().await;
+                    continue;
+                }
+                _ = shutdown.cancelled() => break,
+            };
+            match received {
+                Ok(event) => {
+                    if plugins.has(Hook::Events)
+                        && let Some(event) = from_bus(&event, &clock)
+                    {
+                        plugins.dispatch(&event, None).await;
                     }
                 }
                 Err(RecvError::Lagged(skipped)) => {
-                    tracing::warn!(skipped, "event plugins fell behind; events were skipped");
+                    tracing::warn!(
+                        skipped,
+                        "event plugins fell behind; bus events were skipped (receipts and session changes among them are lost to plugins)"
+                    );
                     metrics::counter!("wapi_plugin_events_skipped_total").increment(skipped);
                 }
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => break,
             }
         }
+        journal.save().await;
     })
 }
 
+/// The hook's place in the journal.
+struct Journal {
+    plugins: Plugins,
+    store: Store,
+    history: Cursor,
+    inbound: Cursor,
+    saved_at: Instant,
+}
+
+/// A position in one stream, and whether it moved since it was last written.
+struct Cursor {
+    stream: JournalStream,
+    position: i64,
+    dirty: bool,
+}
+
+impl Journal {
+    /// Reads the cursors; a first start (or one after the upgrade that brought the journal)
+    /// begins at the journal's end: plugins are not handed the past.
+    async fn open(plugins: Plugins, store: Store) -> Result<Self, StoreError> {
+        let mut cursors = Vec::new();
+        for stream in [JournalStream::History, JournalStream::Inbound] {
+            let position = match store.journal_cursor(CONSUMER, stream).await? {
+                Some(position) => position,
+                None => {
+                    let end = store.journal_end(stream).await?;
+                    store.set_journal_cursor(CONSUMER, stream, end).await?;
+                    end
+                }
+            };
+            cursors.push(Cursor {
+                stream,
+                position,
+                dirty: false,
+            });
+        }
+        let inbound = cursors.pop().expect("two cursors");
+        let history = cursors.pop().expect("two cursors");
+        Ok(Self {
+            plugins,
+            store,
+            history,
+            inbound,
+            saved_at: Instant::now(),
+        })
+    }
+
+    /// Hands on everything after the cursors; with no `events` plugin loaded, just moves past it.
+    async fn catch_up(&mut self, shutdown: &CancellationToken) -> Result<(), StoreError> {
+        for which in [JournalStream::History, JournalStream::Inbound] {
+            loop {
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+                let cursor = match which {
+                    JournalStream::History => &mut self.history,
+                    JournalStream::Inbound => &mut self.inbound,
+                };
+                if !self.plugins.has(Hook::Events) {
+                    let end = self.store.journal_end(which).await?;
+                    if end != cursor.position {
+                        cursor.position = end;
+                        cursor.dirty = true;
+                    }
+                    break;
+                }
+                let entries = self.store.journal_after(which, cursor.position, BATCH).await?;
+                let Some(&(last, _)) = entries.last() else { break };
+                for (position, entry) in &entries {
+                    if let Some(event) = from_journal(entry) {
+                        let origin = format!("{}{position}", which.letter());
+                        self.plugins.dispatch(&event, Some(origin)).await;
+                    }
+                }
+                cursor.position = last;
+                cursor.dirty = true;
+                if entries.len() < BATCH {
+                    break;
+                }
+                self.save_every().await;
+            }
+        }
+        self.save_every().await;
+        Ok(())
+    }
+
+    fn dirty(&self) -> bool {
+        self.history.dirty || self.inbound.dirty
+    }
+
+    async fn save_every(&mut self) {
+        if self.saved_at.elapsed() >= CURSOR_EVERY {
+            self.save().await;
+        }
+    }
+
+    /// Writes the cursors that moved. A failure is logged: the events since the last write are
+    /// handed on again after a restart.
+    async fn save(&mut self) {
+        self.saved_at = Instant::now();
+        for cursor in [&mut self.history, &mut self.inbound] {
+            if !cursor.dirty {
+                continue;
+            }
+            match self.store.set_journal_cursor(CONSUMER, cursor.stream, cursor.position).await {
+                Ok(()) => cursor.dirty = false,
+                Err(e) => tracing::warn!(error = %e, "the events hook could not record its position"),
+            }
+        }
+    }
+}
+
 impl Plugins {
-    /// Hands one event to every `events` plugin in order; failures are skipped.
-    pub async fn dispatch(&self, event: &wit::Event) {
+    /// Hands one event to every `events` plugin in order; failures are skipped. `origin` is the
+    /// event's journal position, when it has one (webhook deliveries asked for are keyed by it).
+    pub async fn dispatch(&self, event: &wit::Event, origin: Option<String>) {
         let registry = self.registry();
         for plugin in registry.with_hook(Hook::Events) {
-            match self.invoke(plugin, Hook::Events, EventCall(event.clone())).await {
+            let call = EventCall(event.clone(), origin.clone());
+            match self.invoke(plugin, Hook::Events, call).await {
                 Ok(Ok(())) => {}
                 Ok(Err(reason)) => tracing::warn!(plugin = &*plugin.name, reason, "event plugin reported an error"),
                 Err(failure) => self.failed(plugin, Hook::Events, &failure, "skipped"),
@@ -61,27 +231,52 @@ impl Plugins {
     }
 }
 
-/// The WIT form of a gateway event; `None` for events plugins do not see (server acks) or
-/// whose message is gone.
-async fn convert(event: &GatewayEvent, store: &Store, clock: &Clock) -> Option<wit::Event> {
-    let at_ms = clock.now_ms().max(0) as u64;
-    let message = |id: i64, error: Option<String>| async move {
-        let (record, _) = store.message(id).await.ok().flatten()?;
-        Some(wit::MessageEvent {
+/// The WIT form of a journal entry; `None` for `sending`, which plugins do not see.
+fn from_journal(entry: &Journaled) -> Option<wit::Event> {
+    Some(match entry {
+        Journaled::Message {
+            status,
+            detail,
+            at,
+            message,
+        } => {
+            let event = wit::MessageEvent {
+                id: message.id.to_string(),
+                to: message.recipient.clone(),
+                kind: message.kind.as_str().to_string(),
+                text: message.body.clone().unwrap_or_default(),
+                error: detail.clone().filter(|_| *status == Status::Failed),
+                at_ms: (*at).max(0) as u64,
+            };
+            match status {
+                Status::Queued => wit::Event::Queued(event),
+                Status::Sending => return None,
+                Status::Sent => wit::Event::Sent(event),
+                Status::Failed => wit::Event::Failed(event),
+                Status::Cancelled => wit::Event::Cancelled(event),
+            }
+        }
+        Journaled::Incoming {
+            id,
+            chat,
+            sender,
+            text,
+            at,
+        } => wit::Event::Received(wit::IncomingEvent {
             id: id.to_string(),
-            to: record.recipient,
-            kind: record.kind.as_str().to_string(),
-            text: record.body.unwrap_or_default(),
-            error,
-            at_ms,
-        })
-    };
+            chat: chat.clone(),
+            sender: sender.clone(),
+            text: text.clone(),
+            at_ms: (*at).max(0) as u64,
+        }),
+    })
+}
+
+/// The WIT form of a bus event the journal does not keep (receipts, session changes); `None`
+/// for the others (the journal hands those on) and for server acks, which plugins do not see.
+fn from_bus(event: &GatewayEvent, clock: &Clock) -> Option<wit::Event> {
+    let at_ms = clock.now_ms().max(0) as u64;
     Some(match event {
-        GatewayEvent::MessageQueued { id } => wit::Event::Queued(message(*id, None).await?),
-        GatewayEvent::MessageSent { id, .. } => wit::Event::Sent(message(*id, None).await?),
-        GatewayEvent::MessageFailed { id, reason } => wit::Event::Failed(message(*id, Some(reason.clone())).await?),
-        GatewayEvent::MessageCancelled { id } => wit::Event::Cancelled(message(*id, None).await?),
-        GatewayEvent::MessageAcked { .. } => return None,
         GatewayEvent::MessageReceipt { id, kind } => wit::Event::Receipt(wit::ReceiptEvent {
             id: id.to_string(),
             kind: match kind {
@@ -92,22 +287,22 @@ async fn convert(event: &GatewayEvent, store: &Store, clock: &Clock) -> Option<w
             .to_string(),
             at_ms,
         }),
-        GatewayEvent::MessageReceived { id, chat, sender, text } => wit::Event::Received(wit::IncomingEvent {
-            id: id.to_string(),
-            chat: chat.clone(),
-            sender: sender.clone(),
-            text: text.clone(),
-            at_ms,
-        }),
         GatewayEvent::SessionChanged { state, last_error } => wit::Event::Session(wit::SessionEvent {
             state: state.as_str().to_string(),
             error: last_error.clone(),
             at_ms,
         }),
+        GatewayEvent::MessageQueued { .. }
+        | GatewayEvent::MessageSent { .. }
+        | GatewayEvent::MessageFailed { .. }
+        | GatewayEvent::MessageCancelled { .. }
+        | GatewayEvent::MessageReceived { .. }
+        | GatewayEvent::MessageAcked { .. } => return None,
     })
 }
 
-struct EventCall(wit::Event);
+/// One `on-event` call; the origin goes into the call's state for `deliver-webhook`.
+struct EventCall(wit::Event, Option<String>);
 
 impl AsyncCall<Result<(), String>> for EventCall {
     async fn run(
@@ -115,6 +310,7 @@ impl AsyncCall<Result<(), String>> for EventCall {
         instance: &super::bindings::Plugin,
         store: &mut wasmtime::Store<State>,
     ) -> wasmtime::Result<Result<(), String>> {
+        store.data_mut().event_origin = self.1;
         instance.call_on_event(store, &self.0).await
     }
 }

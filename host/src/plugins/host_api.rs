@@ -22,7 +22,9 @@ const MAX_RANDOM: u32 = 1024;
 #[async_trait]
 pub trait Deliveries: Send + Sync {
     /// Persists a delivery of `payload` to `url` for `plugin`; its id, or why it was refused.
-    async fn deliver(&self, plugin: &str, url: &str, payload: &str) -> Result<String, String>;
+    /// `origin` names the event being handled and the request's place in that call: asking again
+    /// with the same origin (the event handed on again after a crash) answers the same delivery.
+    async fn deliver(&self, plugin: &str, url: &str, payload: &str, origin: Option<String>) -> Result<String, String>;
 }
 
 /// What the host functions reach.
@@ -119,6 +121,11 @@ impl Host for State {
     async fn deliver_webhook(&mut self, url: String, payload: String) -> wasmtime::Result<Result<String, String>> {
         let services = self.services.clone();
         let plugin = self.plugin.clone();
-        Ok(self.host(services.deliveries.deliver(&plugin, &url, &payload)).await)
+        let origin = self.event_origin.as_ref().map(|event| {
+            let nth = self.deliveries_asked;
+            format!("{event}#{nth}")
+        });
+        self.deliveries_asked += 1;
+        Ok(self.host(services.deliveries.deliver(&plugin, &url, &payload, origin)).await)
     }
 }

@@ -105,6 +105,8 @@ impl Runtime {
                 budget,
                 memory: self.memory,
                 memory_refused: false,
+                event_origin: None,
+                deliveries_asked: 0,
             },
         );
         store.limiter(|s| s);
@@ -176,6 +178,11 @@ pub struct State {
     budget: Duration,
     memory: u64,
     memory_refused: bool,
+    /// The journal event an events-hook call is handling (`h42`, `i7`): webhook deliveries asked
+    /// for during the call are keyed by it, so handing the event on again finds them.
+    pub event_origin: Option<String>,
+    /// Webhook deliveries asked for so far in this call.
+    pub deliveries_asked: u32,
 }
 
 impl State {

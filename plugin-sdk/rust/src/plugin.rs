@@ -57,6 +57,13 @@ pub trait Plugin {
 
     /// The events hook: observe what happens to messages and to the session. It runs in the
     /// background and never slows sending; an `Err` is logged.
+    ///
+    /// Message events (queued, sent, failed, cancelled) and received messages are handed on **at
+    /// least once**: the host reads them from its database, so a crash loses none, and the last
+    /// second's events may be handed on again after one. A [`webhook::deliver`](crate::webhook::deliver)
+    /// asked for again while handling the same event answers the same delivery (same
+    /// `webhook-id`); make other side effects (key-value writes) safe to repeat. Receipts and
+    /// session changes are handed on as they happen, at most once.
     fn on_event(event: Event) -> Result<(), String> {
         let _ = event;
         Err(not_implemented("events"))
