@@ -111,6 +111,8 @@ impl App {
 pub struct StartOptions {
     /// `WAPI_ADMIN_KEY`: make sure this admin key exists.
     pub admin_key: Option<ApiKey>,
+    /// How webhook receivers' names are resolved: the system's resolver unless a test says.
+    pub webhook_resolver: crate::webhooks::Resolver,
 }
 
 /// A started gateway: its address, its handle, and what to stop.
@@ -148,6 +150,10 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
             if config.antiban.resend_interrupted { "queued again" } else { "failed: interrupted" });
     }
     bootstrap_admin(&store, &config, &clock, options.admin_key).await?;
+    // Before the sender starts: every event from here on is handed to the events hook.
+    crate::plugins::place_cursors(&store)
+        .await
+        .context("placing the events hook's cursors")?;
 
     let events = Events::default();
     let (session, simulator): (Session, Option<Arc<Simulator>>) = match &config.backend {
@@ -192,6 +198,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         clock,
         config.webhooks.clone(),
         &config.plugins,
+        options.webhook_resolver.clone(),
         shutdown.clone(),
     );
     // Loaded before the first request is served: a filter must never be missing for a moment.
@@ -229,7 +236,13 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
             clock,
             shutdown.clone(),
         ),
-        tokio::spawn(crate::http::serve(listener, router, tls, shutdown.clone())),
+        tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            tls,
+            crate::http::Transport::from(&app.config().server),
+            shutdown.clone(),
+        )),
         tokio::spawn(watch_session(app.clone(), shutdown.clone())),
         tokio::spawn(housekeeping(app.clone(), shutdown.clone())),
     ];
@@ -244,8 +257,8 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
 /// Plugins' `deliver-webhook` goes to the host's persisted delivery queue.
 #[async_trait::async_trait]
 impl Deliveries for Webhooks {
-    async fn deliver(&self, plugin: &str, url: &str, payload: &str) -> Result<String, String> {
-        Webhooks::deliver(self, plugin, url, payload).await
+    async fn deliver(&self, plugin: &str, url: &str, payload: &str, origin: Option<String>) -> Result<String, String> {
+        Webhooks::deliver(self, plugin, url, payload, origin).await
     }
 }
 

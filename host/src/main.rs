@@ -41,6 +41,7 @@ async fn serve(config: wapi::config::Config) -> anyhow::Result<()> {
     let clock = cli::clock_from_env()?;
     let options = StartOptions {
         admin_key: cli::admin_key_from_env()?,
+        ..StartOptions::default()
     };
     let running = app::start(config, clock, options).await?;
     shutdown_signal().await;

@@ -32,7 +32,7 @@ async fn queue(gw: &Gateway, n: usize) -> Vec<i64> {
 /// Every acknowledged message ended sent or `failed: interrupted` (at most `max_interrupted`),
 /// the record holds no id twice and nothing unacknowledged, every sent message is in it once,
 /// and the sends kept the queue's order across restarts. Returns the interrupted ids.
-async fn assert_nothing_lost(gw: &Gateway, acknowledged: &[i64], max_interrupted: usize) -> Vec<i64> {
+pub(crate) async fn assert_nothing_lost(gw: &Gateway, acknowledged: &[i64], max_interrupted: usize) -> Vec<i64> {
     let statuses = gw.statuses().await;
     let record = gw.record();
     let recorded: Vec<i64> = record.iter().map(|e| e["id"].as_i64().expect("record id")).collect();

@@ -25,7 +25,7 @@ fn read(path: PathBuf) -> Vec<u8> {
     })
 }
 
-fn example(name: &str) -> Vec<u8> {
+pub(crate) fn example(name: &str) -> Vec<u8> {
     read(repo().join("plugins.d").join(format!("{name}.wasm")))
 }
 
@@ -38,7 +38,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A setup sharing the test run's precompiled-plugin cache (the Python example compiles once).
-fn with_shared_cache() -> Setup {
+pub(crate) fn with_shared_cache() -> Setup {
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
     Setup::new().set("plugins.cache_dir", cache.display().to_string())
 }

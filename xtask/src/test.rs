@@ -1,7 +1,9 @@
 //! `cargo xtask test`: build the plugins, install what the client tests run (Node, curl, Python,
-//! PHP) and what the dashboard's browser tests run (Chromium, playwright-core), then run every
-//! test of the workspace, the plugin SDK's doctests and the Rust plugins' own unit tests.
+//! PHP), what the dashboard's browser tests run (Chromium, playwright-core) and the API fuzzer
+//! (schemathesis), then run every test of the workspace, the plugin SDK's doctests and the Rust
+//! plugins' own unit tests.
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
@@ -26,12 +28,28 @@ const BROWSER_TOOLS: [Prereq; 2] = [
     Prereq::apt("npm", &["nodejs", "npm"]),
 ];
 
-/// Runs `cargo xtask plugins`, installs [`CLIENT_TOOLS`], [`BROWSER_TOOLS`] and the dashboard
-/// tests' npm packages, then `cargo test --workspace --all-targets` plus `extra` (a leading `--`
-/// is dropped, so `cargo xtask test -- send_` filters and `cargo xtask test -- -- --nocapture`
-/// reaches the harness), `cargo test --doc -p wapi-plugin-sdk` (`--all-targets` skips doctests)
-/// and `cargo test` in the `plugins/` workspace. Every test step runs even when one before it
-/// failed.
+/// Python with its `venv` module, for the venvs of PyPI tools.
+const PYTHON_VENV: Prereq = Prereq::apt("python3", &["python3", "python3-venv"]);
+
+/// The variable that tells `tests/e2e/fuzz.rs` where schemathesis is. Not a `WAPI_` name: the
+/// gateway reads every `WAPI_*` variable as configuration.
+pub const SCHEMATHESIS_VAR: &str = "SCHEMATHESIS_BIN";
+
+/// Installs schemathesis, pinned by `tests/fuzz/requirements.txt`, into a venv under the target
+/// folder; returns the program, for [`SCHEMATHESIS_VAR`].
+pub fn schemathesis() -> Result<PathBuf> {
+    let venv = paths::target_dir().join("tools/schemathesis");
+    let requirements = paths::workspace_root().join("tests/fuzz/requirements.txt");
+    prereqs::ensure(&[PYTHON_VENV, Prereq::venv(&venv, &requirements)])?;
+    Ok(venv.join("bin/schemathesis"))
+}
+
+/// Runs `cargo xtask plugins`, installs [`CLIENT_TOOLS`], [`BROWSER_TOOLS`], the dashboard
+/// tests' npm packages and [`schemathesis`], then `cargo test --workspace --all-targets` plus
+/// `extra` (a leading `--` is dropped, so `cargo xtask test -- send_` filters and
+/// `cargo xtask test -- -- --nocapture` reaches the harness) with [`SCHEMATHESIS_VAR`] set,
+/// `cargo test --doc -p wapi-plugin-sdk` (`--all-targets` skips doctests) and `cargo test` in the
+/// `plugins/` workspace. Every test step runs even when one before it failed.
 pub fn run(mut extra: Vec<String>) -> Result<ExitCode> {
     if extra.first().is_some_and(|arg| arg == "--") {
         extra.remove(0);
@@ -41,12 +59,14 @@ pub fn run(mut extra: Vec<String>) -> Result<ExitCode> {
     let root = paths::workspace_root();
     prereqs::ensure(&BROWSER_TOOLS)?;
     prereqs::ensure_one(&Prereq::npm_ci(&root.join("tests/dashboard")))?;
+    let fuzzer = schemathesis()?;
     let mut failed = Vec::new();
 
     let mut workspace = Command::new(paths::cargo());
     workspace
         .args(["test", "--workspace", "--all-targets"])
         .args(&extra)
+        .env(SCHEMATHESIS_VAR, fuzzer)
         .current_dir(&root);
     run_step("cargo test --workspace --all-targets", &mut workspace, &mut failed)?;
 

@@ -21,20 +21,25 @@ use crate::store::{EnqueueItem, IdemClaim};
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to `limits.max_batch` (default 500) sends.
+    #[schema(min_items = 1, max_items = 500)]
     pub items: Vec<BatchItem>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({ "to": "923001234567", "text": "Hello from wapi", "idempotencyKey": "row-2" }))]
 pub struct BatchItem {
-    #[schema(example = "923001234567")]
+    // As in `POST /api/messages` (`SendRequest`); an item's bad fields refuse that item only.
+    #[schema(inline, value_type = super::dto::RecipientText, required = true)]
     pub to: Option<String>,
-    #[schema(example = "Hello {{name}}")]
+    #[schema(inline, value_type = super::dto::MessageText, required = false)]
     pub text: Option<String>,
     pub template: Option<String>,
     pub vars: Option<BTreeMap<String, String>>,
-    /// Per-item idempotency key (a re-run of a sheet never sends a row twice). Without it, the
-    /// request's `Idempotency-Key` header plus `:<index>` is used, when given.
+    /// Per-item idempotency key (a re-run of a sheet never sends a row twice), 1 to 255 visible
+    /// ASCII characters. Without it, the request's `Idempotency-Key` header plus `:<index>` is
+    /// used, when given.
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -78,8 +83,9 @@ impl BatchItemResult {
 }
 
 /// Send many texts in one request.
-#[utoipa::path(post, path = "/api/messages/batch", tag = "messages", request_body = BatchRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Base for per-item keys (`<key>:<index>`)")),
+#[utoipa::path(post, path = "/api/messages/batch", tag = "messages", operation_id = "sendBatch", request_body = BatchRequest,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "Base for per-item keys (`<key>:<index>`): 1–255 visible ASCII characters")),
     responses(
         (status = 200, description = "One result per item, in order", body = Envelope<BatchResult>),
         (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
@@ -87,7 +93,7 @@ impl BatchItemResult {
         (status = 413, description = "Body too large", body = ErrorEnvelope),
         (status = 422, description = "No items, or too many", body = ErrorEnvelope),
         (status = 429, description = "Rate limited", body = ErrorEnvelope),
-        (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
+        (status = 503, description = "No linked WhatsApp session (WHATSAPP_NOT_CONNECTED), or the database cannot take the write: disk full (STORAGE_FULL) or locked by another process (STORAGE_BUSY)", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn batch(

@@ -144,6 +144,26 @@ pub struct CreatedKeyDto {
     pub secret: String,
 }
 
+// The formats the handlers check, as OpenAPI schemas: what a client may send, so that a value the
+// document calls valid is never refused for its form (the handlers parse with `send::Recipient`,
+// `send::PhoneNumber` and the validator; these types exist for the document only).
+
+/// Digits with country code and no `+` (`923001234567`), or a group JID ending `@g.us`.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^([1-9][0-9]{7,14}|[0-9]+(-[0-9]+)*@g\.us)$", max_length = 69, example = "923001234567")]
+pub struct RecipientText(#[allow(dead_code)] String);
+
+/// A phone number: 8 to 15 digits with country code, no `+`, no leading 0.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^[1-9][0-9]{7,14}$", example = "923001234567")]
+pub struct PhoneText(#[allow(dead_code)] String);
+
+/// The message text: 1 to `limits.max_text` (default 4096) characters, not only white space, no
+/// NUL. May be left out when `template` names a template (with a templating plugin loaded).
+#[derive(ToSchema)]
+#[schema(value_type = String, min_length = 1, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$", example = "Hello from wapi")]
+pub struct MessageText(#[allow(dead_code)] String);
+
 pub fn status_is(s: &str) -> Option<Status> {
     Status::parse(s)
 }

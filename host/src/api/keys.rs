@@ -16,14 +16,20 @@ use crate::store::{RevokeOutcome, Role};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// A label for people: what or who uses the key (1–100 characters).
-    #[schema(example = "billing app")]
+    /// A label for people: what or who uses the key (1–100 characters, no control characters,
+    /// not only white space).
+    #[schema(
+        example = "billing app",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     pub role: Role,
 }
 
 /// Every key: name, prefix, role, last use, status.
-#[utoipa::path(get, path = "/api/keys", tag = "keys",
+#[utoipa::path(get, path = "/api/keys", tag = "keys", operation_id = "listKeys",
     responses(
         (status = 200, description = "Keys, newest first", body = Envelope<Vec<KeyDto>>),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
@@ -37,9 +43,10 @@ pub async fn list(State(app): State<App>, _admin: Admin) -> Result<Response, Api
 }
 
 /// Create a key. The answer holds the whole key: it is never shown again.
-#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = CreateKeyRequest,
+#[utoipa::path(post, path = "/api/keys", tag = "keys", operation_id = "createKey", request_body = CreateKeyRequest,
     responses(
-        (status = 201, description = "Created; `secret` is the key to use", body = Envelope<CreatedKeyDto>),
+        (status = 201, description = "Created; `secret` is the key to use", body = Envelope<CreatedKeyDto>,
+            links(("revoke" = (operation_id = "revokeKey", parameters(("id" = "$response.body#/data/id")))))),
         (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
         (status = 403, description = "Not an admin key", body = ErrorEnvelope),
@@ -73,7 +80,7 @@ pub async fn create(
 }
 
 /// Revoke a key: the very next request with it fails.
-#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys", operation_id = "revokeKey",
     params(("id" = String, Path, description = "The key's 8-character public id")),
     responses(
         (status = 200, description = "Revoked", body = Envelope<KeyDto>),

@@ -22,31 +22,41 @@ use crate::store::{EnqueueItem, IdemClaim};
 /// Text fields (`to`, `caption`) are small; anything longer is refused.
 const MAX_TEXT_FIELD: usize = 256 * 1024;
 
+/// The multipart fields; any other field is refused.
 #[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct MediaUpload {
     /// The file: images, audio and video are sent as such, anything else as a document.
-    #[schema(value_type = String, format = Binary)]
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     file: Vec<u8>,
-    /// Digits with country code and no `+`, or a group JID ending `@g.us`.
+    #[schema(inline, value_type = super::dto::RecipientText)]
     to: String,
+    /// Empty, or as a message's text: 1 to `limits.max_text` characters, not only white space.
+    #[schema(pattern = r"^([^\x00]*[^\s\x00][^\x00]*)?$")]
     caption: Option<String>,
 }
 
 /// Send an image, document, audio or video.
-#[utoipa::path(post, path = "/api/messages/media", tag = "messages",
+#[utoipa::path(post, path = "/api/messages/media", tag = "messages", operation_id = "sendMedia",
     request_body(content = MediaUpload, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeats within 24 h replay the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "1–255 visible ASCII characters; repeats within 24 h replay the first answer")),
     responses(
-        (status = 200, description = "Sent (or failed) while the request waited", body = Envelope<MessageDto>),
-        (status = 202, description = "Queued", body = Envelope<MessageDto>),
+        (status = 200, description = "Sent (or failed) while the request waited", body = Envelope<MessageDto>,
+            links(("message" = (operation_id = "getMessage", parameters(("id" = "$response.body#/data/id")))))),
+        (status = 202, description = "Queued", body = Envelope<MessageDto>,
+            links(
+                ("message" = (operation_id = "getMessage", parameters(("id" = "$response.body#/data/id")))),
+                ("cancel" = (operation_id = "cancelMessage", parameters(("id" = "$response.body#/data/id")))),
+            )),
         (status = 400, description = "Not a multipart body with the right fields", body = ErrorEnvelope),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
         (status = 404, description = "The number is not on WhatsApp", body = ErrorEnvelope),
         (status = 413, description = "File over limits.max_upload", body = ErrorEnvelope),
-        (status = 422, description = "Invalid fields", body = ErrorEnvelope),
+        (status = 422, description = "Invalid fields, or Idempotency-Key reused with another request", body = ErrorEnvelope),
         (status = 429, description = "Rate limited or daily cap reached", body = ErrorEnvelope),
-        (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
+        (status = 503, description = "No linked WhatsApp session (WHATSAPP_NOT_CONNECTED), or the database cannot take the write: disk full (STORAGE_FULL) or locked by another process (STORAGE_BUSY)", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: Request) -> Result<Response, ApiError> {
@@ -178,7 +188,7 @@ async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 3
     let path = upload_path(&app.config().storage.media_dir);
     let mut out = tokio::fs::File::create(&path)
         .await
-        .map_err(|e| ApiError::Internal(format!("creating {}: {e}", path.display())))?;
+        .map_err(|e| ApiError::io(format_args!("creating {}", path.display()), &e))?;
     let mut hash = Sha256::new();
     let mut size: u64 = 0;
     let written = async {
@@ -193,11 +203,9 @@ async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 3
             hash.update(&chunk);
             out.write_all(&chunk)
                 .await
-                .map_err(|e| ApiError::Internal(format!("writing upload: {e}")))?;
+                .map_err(|e| ApiError::io("writing upload", &e))?;
         }
-        out.sync_all()
-            .await
-            .map_err(|e| ApiError::Internal(format!("syncing upload: {e}")))?;
+        out.sync_all().await.map_err(|e| ApiError::io("syncing upload", &e))?;
         Ok(())
     }
     .await;

@@ -22,18 +22,24 @@ use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRec
 /// `antiban.sync_wait`, when the queue is idle), else `queued`: it will send when its turn
 /// comes. With `Idempotency-Key`, a repeat of the same request within 24 h returns the first
 /// answer (header `Idempotent-Replayed: true`) and sends nothing.
-#[utoipa::path(post, path = "/api/messages", tag = "messages", request_body = SendRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; repeats within 24 h replay the first answer")),
+#[utoipa::path(post, path = "/api/messages", tag = "messages", operation_id = "sendMessage", request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "1–255 visible ASCII characters; repeats within 24 h replay the first answer")),
     responses(
-        (status = 200, description = "Sent (or failed) while the request waited", body = Envelope<MessageDto>),
-        (status = 202, description = "Queued: it will send when its turn comes", body = Envelope<MessageDto>),
+        (status = 200, description = "Sent (or failed) while the request waited", body = Envelope<MessageDto>,
+            links(("message" = (operation_id = "getMessage", parameters(("id" = "$response.body#/data/id")))))),
+        (status = 202, description = "Queued: it will send when its turn comes", body = Envelope<MessageDto>,
+            links(
+                ("message" = (operation_id = "getMessage", parameters(("id" = "$response.body#/data/id")))),
+                ("cancel" = (operation_id = "cancelMessage", parameters(("id" = "$response.body#/data/id")))),
+            )),
         (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
         (status = 404, description = "The number is not on WhatsApp", body = ErrorEnvelope),
         (status = 413, description = "Body too large", body = ErrorEnvelope),
         (status = 422, description = "Invalid fields, or Idempotency-Key reused with another body", body = ErrorEnvelope),
         (status = 429, description = "Rate limited or daily cap reached", body = ErrorEnvelope),
-        (status = 503, description = "No linked WhatsApp session", body = ErrorEnvelope),
+        (status = 503, description = "No linked WhatsApp session (WHATSAPP_NOT_CONNECTED), or the database cannot take the write: disk full (STORAGE_FULL) or locked by another process (STORAGE_BUSY)", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn send(
@@ -170,10 +176,10 @@ async fn wait_for_send(
 ///
 /// Queued messages first, in send order (the top one sends next), then the rest newest first.
 /// Filter with `status`; follow `nextCursor` for more.
-#[utoipa::path(get, path = "/api/messages", tag = "messages",
+#[utoipa::path(get, path = "/api/messages", tag = "messages", operation_id = "listMessages",
     params(
         ("status" = Option<Status>, Query, description = "Only messages in this status"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page", pattern = "^[sqh][0-9]{1,18}$"),
         ("limit" = Option<u32>, Query, description = "Page size, 1–500 (default 50)", minimum = 1, maximum = 500),
     ),
     responses(
@@ -237,8 +243,8 @@ fn message_id(text: &str) -> Result<i64, ApiError> {
 }
 
 /// One message, with its status history.
-#[utoipa::path(get, path = "/api/messages/{id}", tag = "messages",
-    params(("id" = i64, Path, description = "Message id")),
+#[utoipa::path(get, path = "/api/messages/{id}", tag = "messages", operation_id = "getMessage",
+    params(("id" = i64, Path, description = "Message id", minimum = 1)),
     responses(
         (status = 200, description = "The message", body = Envelope<MessageDto>),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
@@ -257,8 +263,8 @@ pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>
 }
 
 /// Cancel a message that is still queued.
-#[utoipa::path(delete, path = "/api/messages/{id}", tag = "messages",
-    params(("id" = i64, Path, description = "Message id")),
+#[utoipa::path(delete, path = "/api/messages/{id}", tag = "messages", operation_id = "cancelMessage",
+    params(("id" = i64, Path, description = "Message id", minimum = 1)),
     responses(
         (status = 200, description = "Cancelled: it will not be sent", body = Envelope<MessageDto>),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),

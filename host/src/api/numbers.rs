@@ -14,7 +14,7 @@ use crate::whatsapp::{Gate, WaError};
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// 1 to 500 numbers: digits with country code, no `+`.
-    #[schema(example = json!(["923001234567"]))]
+    #[schema(inline, value_type = Vec<super::dto::PhoneText>, min_items = 1, max_items = 500, example = json!(["923001234567"]))]
     pub numbers: Vec<String>,
 }
 
@@ -35,7 +35,7 @@ pub struct CheckResult {
 const MAX_NUMBERS: usize = 500;
 
 /// Which of the given numbers are on WhatsApp.
-#[utoipa::path(post, path = "/api/numbers/check", tag = "numbers", request_body = CheckRequest,
+#[utoipa::path(post, path = "/api/numbers/check", tag = "numbers", operation_id = "checkNumbers", request_body = CheckRequest,
     responses(
         (status = 200, description = "One result per number, in order", body = Envelope<CheckResult>),
         (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),

@@ -9,7 +9,7 @@ use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, ok};
 use crate::plugins::PluginView;
 
 /// The plugins, in call order, then those that failed to load.
-#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", operation_id = "listPlugins",
     responses(
         (status = 200, description = "Plugins in call order", body = Envelope<Vec<PluginView>>),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),

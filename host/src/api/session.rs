@@ -27,8 +27,8 @@ pub struct QrDto {
 /// WhatsApp rotates the code (the first lives 60 s, the next 20 s each): poll while showing it.
 /// `?format=png` or `?format=svg` answer with the image itself (404 `NOT_FOUND` while there is no
 /// code, e.g. when linked).
-#[utoipa::path(get, path = "/api/session/qr", tag = "session",
-    params(("format" = Option<String>, Query, description = "`json` (default), `png` or `svg`")),
+#[utoipa::path(get, path = "/api/session/qr", tag = "session", operation_id = "getQrCode",
+    params(("format" = inline(Option<QrFormat>), Query, description = "`json` (default), `png` or `svg`")),
     responses(
         (status = 200, description = "The code (JSON), or the image", content(
             (Envelope<QrDto> = "application/json"),
@@ -75,6 +75,16 @@ enum Format {
     Svg,
 }
 
+/// The forms `GET /api/session/qr` answers in.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum QrFormat {
+    Json,
+    Png,
+    Svg,
+}
+
 fn parse_format(query: Option<&str>) -> Result<Format, ApiError> {
     let mut format = Format::Json;
     for (name, value) in query_pairs(query)? {
@@ -104,8 +114,8 @@ fn image_response(content_type: &'static str, bytes: Vec<u8>) -> Response {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairRequest {
-    /// The phone number of the account to link: digits with country code, no `+`.
-    #[schema(example = "923001234567")]
+    // The phone number of the account to link (documented by `PhoneText`).
+    #[schema(inline, value_type = super::dto::PhoneText)]
     pub phone: String,
 }
 
@@ -116,7 +126,7 @@ pub struct PairDto {
 }
 
 /// A pairing code, to link by phone number instead of scanning.
-#[utoipa::path(post, path = "/api/session/pair", tag = "session", request_body = PairRequest,
+#[utoipa::path(post, path = "/api/session/pair", tag = "session", operation_id = "pairPhone", request_body = PairRequest,
     responses(
         (status = 200, description = "The code to enter on the phone", body = Envelope<PairDto>),
         (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
@@ -147,7 +157,7 @@ pub struct LogoutDto {
 /// Unlink the WhatsApp account and forget its session; a fresh QR code follows.
 ///
 /// Queued messages stay queued (held) until an account is linked again.
-#[utoipa::path(post, path = "/api/session/logout", tag = "session",
+#[utoipa::path(post, path = "/api/session/logout", tag = "session", operation_id = "logout",
     responses(
         (status = 200, description = "Unlinked", body = Envelope<LogoutDto>),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),

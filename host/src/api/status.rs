@@ -91,7 +91,7 @@ pub struct AntiBanDto {
 }
 
 /// Session, queue and anti-ban state.
-#[utoipa::path(get, path = "/api/status", tag = "status",
+#[utoipa::path(get, path = "/api/status", tag = "status", operation_id = "getStatus",
     responses(
         (status = 200, description = "Current state", body = Envelope<StatusDto>),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),

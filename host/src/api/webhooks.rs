@@ -73,9 +73,10 @@ pub struct DeliveryPageDto {
 ///
 /// Every attempt of the retry schedule failed (or the plugin has no secret to sign with).
 /// Follow `nextCursor` for more.
-#[utoipa::path(get, path = "/api/webhooks/failed", tag = "webhooks",
+#[utoipa::path(get, path = "/api/webhooks/failed", tag = "webhooks", operation_id = "listFailedWebhooks",
     params(
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page",
+            pattern = "^[0-9]{1,18}\\.msg_[0-9A-Za-z]{1,64}$"),
         ("limit" = Option<u32>, Query, description = "Page size, 1–500 (default 50)", minimum = 1, maximum = 500),
     ),
     responses(
@@ -120,7 +121,7 @@ fn parse_page_query(query: Option<&str>) -> Result<(Option<String>, u32), ApiErr
 ///
 /// It becomes pending again with its attempts reset and is attempted at once, with the same
 /// `webhook-id`, then on the retry schedule.
-#[utoipa::path(post, path = "/api/webhooks/failed/{id}/retry", tag = "webhooks",
+#[utoipa::path(post, path = "/api/webhooks/failed/{id}/retry", tag = "webhooks", operation_id = "retryWebhook",
     params(("id" = String, Path, description = "The delivery's id (`msg_…`)")),
     responses(
         (status = 202, description = "Pending again", body = Envelope<DeliveryDto>),
@@ -146,7 +147,7 @@ pub async fn retry(State(app): State<App>, Admin(admin): Admin, Path(id): Path<S
 }
 
 /// One delivery, in any state, with its payload.
-#[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/webhooks/deliveries/{id}", tag = "webhooks", operation_id = "getWebhookDelivery",
     params(("id" = String, Path, description = "The delivery's id (`msg_…`)")),
     responses(
         (status = 200, description = "The delivery", body = Envelope<DeliveryDto>),

@@ -26,6 +26,9 @@ pub struct RawServer {
     pub tls_cert: String,
     pub tls_key: String,
     pub cors_origins: Vec<String>,
+    pub header_timeout: String,
+    pub body_timeout: String,
+    pub max_connections: u32,
 }
 
 impl Default for RawServer {
@@ -36,6 +39,9 @@ impl Default for RawServer {
             tls_cert: String::new(),
             tls_key: String::new(),
             cors_origins: Vec::new(),
+            header_timeout: "10s".into(),
+            body_timeout: "30s".into(),
+            max_connections: 512,
         }
     }
 }

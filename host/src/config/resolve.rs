@@ -71,6 +71,14 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub tls: Option<TlsFiles>,
     pub cors_origins: Vec<String>,
+    /// How long a client has to send a request's headers (and a new connection its first bytes,
+    /// and the TLS handshake); an idle keep-alive connection is closed after it too.
+    pub header_timeout: Duration,
+    /// The longest quiet time while a request body is arriving: a body that stalls longer is
+    /// answered 408 and its connection closed.
+    pub body_timeout: Duration,
+    /// Connections open at once; past it new ones wait in the listen queue.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -201,11 +209,25 @@ fn resolve_server(raw: &RawConfig, base: &Path) -> Result<ServerConfig, ConfigEr
     if !public_url.is_empty() && !has_scheme {
         return Err(invalid("server.public_url", "must start with http:// or https://"));
     }
+    let header_timeout = duration("server.header_timeout", &s.header_timeout)?;
+    if header_timeout.is_zero() {
+        return Err(invalid("server.header_timeout", "must be longer than zero"));
+    }
+    let body_timeout = duration("server.body_timeout", &s.body_timeout)?;
+    if body_timeout.is_zero() {
+        return Err(invalid("server.body_timeout", "must be longer than zero"));
+    }
+    if !(1..=100_000).contains(&s.max_connections) {
+        return Err(invalid("server.max_connections", "must be between 1 and 100000"));
+    }
     Ok(ServerConfig {
         listen,
         public_url: (!public_url.is_empty()).then(|| public_url.to_string()),
         tls,
         cors_origins: s.cors_origins.clone(),
+        header_timeout,
+        body_timeout,
+        max_connections: s.max_connections as usize,
     })
 }
 

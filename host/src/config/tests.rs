@@ -13,6 +13,9 @@ fn resolve_text(text: &str) -> Result<Config, ConfigError> {
 fn the_shipped_config_toml_resolves_to_the_documented_defaults() {
     let cfg = resolve_text(include_str!("../../../config.toml")).unwrap();
     assert_eq!(cfg.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(cfg.server.header_timeout, Duration::from_secs(10));
+    assert_eq!(cfg.server.body_timeout, Duration::from_secs(30));
+    assert_eq!(cfg.server.max_connections, 512);
     assert!(matches!(cfg.backend, Backend::Web));
     assert_eq!(cfg.antiban.min_gap, Duration::from_secs(5));
     assert_eq!(cfg.antiban.max_gap, Duration::from_secs(9));
@@ -47,6 +50,9 @@ fn refusals_name_the_key() {
         ("[antiban]\nmin_gapp = \"1s\"", "min_gapp"),
         ("[server]\nlisten = \"nowhere\"", "server.listen"),
         ("[server]\ntls_cert = \"c.pem\"", "server.tls_key"),
+        ("[server]\nheader_timeout = \"0s\"", "server.header_timeout"),
+        ("[server]\nbody_timeout = \"soon\"", "server.body_timeout"),
+        ("[server]\nmax_connections = 0", "server.max_connections"),
         ("[whatsapp]\nbackend = \"cloud\"", "whatsapp.backend"),
         (
             "[whatsapp]\nbackend = \"simulator\"\n[whatsapp.simulator]\nnot_on_whatsapp = [\"+1\"]",

@@ -1,6 +1,6 @@
 //! The edge every request passes: a request id, a log span, panics turned into 500 `INTERNAL`,
-//! the envelope on answers made outside handlers (404, 405, 413), rate-limit and security
-//! headers, and request metrics.
+//! the envelope on answers made outside handlers (404, 405, 413) and on a body that stalled
+//! (408), rate-limit and security headers, and request metrics.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use super::error::{InternalMarker, envelope_for_status};
 use super::extract::RequestCtx;
+use super::serve::BodyStalled;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,6 +36,7 @@ pub async fn edge(mut req: Request, next: Next) -> Response<Body> {
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_string();
+    let stalled = req.extensions().get::<BodyStalled>().cloned();
     let span = tracing::info_span!("request", id = %id, method = %method, path = %path, key = tracing::field::Empty);
     let outcome = AssertUnwindSafe(next.run(req))
         .catch_unwind()
@@ -55,6 +57,19 @@ pub async fn edge(mut req: Request, next: Next) -> Response<Body> {
             r
         }
     };
+    if stalled.is_some_and(|s| s.is_set()) {
+        // Whatever the handler made of the broken body, the cause was the client's silence.
+        *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        response.extensions_mut().remove::<InternalMarker>();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let body = json!({
+            "success": false, "data": null, "code": "VALIDATION_ERROR",
+            "error": "the request body stalled: nothing arrived for longer than server.body_timeout",
+        });
+        response = replace_body(response, body);
+    }
     let status = response.status();
     if response.extensions().get::<InternalMarker>().is_some() {
         let body = json!({

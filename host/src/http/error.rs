@@ -50,6 +50,8 @@ pub enum ErrorCode {
     RateLimited,
     DailyLimitReached,
     WhatsappNotConnected,
+    StorageFull,
+    StorageBusy,
     Internal,
 }
 
@@ -68,6 +70,8 @@ impl ErrorCode {
             Self::RateLimited => "RATE_LIMITED",
             Self::DailyLimitReached => "DAILY_LIMIT_REACHED",
             Self::WhatsappNotConnected => "WHATSAPP_NOT_CONNECTED",
+            Self::StorageFull => "STORAGE_FULL",
+            Self::StorageBusy => "STORAGE_BUSY",
             Self::Internal => "INTERNAL",
         }
     }
@@ -111,6 +115,14 @@ pub enum ApiError {
     DailyLimit { limit: u32, retry_after: u64 },
     #[error("WhatsApp is not connected: {0}")]
     NotConnected(String),
+    /// 503: the disk under the database or the media folder is full; nothing of the request was
+    /// kept. The cause is logged.
+    #[error("the gateway's disk is full: nothing was stored; retry once space is freed")]
+    StorageFull(String),
+    /// 503: another process held the database's write lock past the busy timeout; nothing of
+    /// the request was kept. The cause is logged.
+    #[error("the database is locked by another process: nothing was stored; retry in a few seconds")]
+    StorageBusy(String),
     /// A bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -146,6 +158,16 @@ impl ApiError {
         Self::BadRequest { message, details }
     }
 
+    /// A failed file operation: a full disk is [`ApiError::StorageFull`], anything else internal.
+    pub fn io(context: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Self::StorageFull(format!("{context}: {e}"))
+            }
+            _ => Self::Internal(format!("{context}: {e}")),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -157,7 +179,7 @@ impl ApiError {
             Self::Upload(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RecipientRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) | Self::DailyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotConnected(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotConnected(_) | Self::StorageFull(_) | Self::StorageBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,6 +197,8 @@ impl ApiError {
             Self::RateLimited(_) => ErrorCode::RateLimited,
             Self::DailyLimit { .. } => ErrorCode::DailyLimitReached,
             Self::NotConnected(_) => ErrorCode::WhatsappNotConnected,
+            Self::StorageFull(_) => ErrorCode::StorageFull,
+            Self::StorageBusy(_) => ErrorCode::StorageBusy,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -196,7 +220,13 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        if e.is_full() {
+            Self::StorageFull(e.to_string())
+        } else if e.is_busy() {
+            Self::StorageBusy(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
     }
 }
 
@@ -217,6 +247,12 @@ impl IntoResponse for ApiError {
             Self::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 response.extensions_mut().insert(InternalMarker);
+            }
+            Self::StorageFull(cause) => {
+                tracing::error!(%cause, "disk full; request refused");
+            }
+            Self::StorageBusy(cause) => {
+                tracing::error!(%cause, "database locked by another process; request refused");
             }
             _ => {}
         }

@@ -147,9 +147,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 details: vec![FieldError::new("Content-Type", "must be application/json")],
             });
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::Upload("request body too large (limits.max_body)".into()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::Upload("request body too large (limits.max_body)".into())
+            } else {
+                // The client went away or stalled mid-body (the edge answers a stall 408).
+                ApiError::BadRequest {
+                    message: "the request body could not be read to its end".into(),
+                    details: vec![FieldError::new("body", "ended early")],
+                }
+            }
+        })?;
         parse_json(&bytes).map(Self)
     }
 }

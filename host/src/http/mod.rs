@@ -9,7 +9,7 @@ mod serve;
 pub use edge::edge;
 pub use error::{ApiError, Envelope, ErrorCode, ErrorEnvelope, ok};
 pub use extract::{Admin, JsonBody, Reader, RequestCtx, Sender, idempotency_key, query_pairs};
-pub use serve::{serve, tls_acceptor};
+pub use serve::{Transport, serve, tls_acceptor};
 
 use axum::Router;
 use axum::http::StatusCode;

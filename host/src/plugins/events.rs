@@ -119,20 +119,26 @@ struct Cursor {
     dirty: bool,
 }
 
+/// Gives the hook its cursors on a first start (or the first after the upgrade that brought the
+/// journal): the journal's end, so plugins are not handed the past. Called before the sender
+/// starts, so nothing sent from then on is behind them.
+pub async fn place_cursors(store: &Store) -> Result<(), StoreError> {
+    for stream in [JournalStream::History, JournalStream::Inbound] {
+        if store.journal_cursor(CONSUMER, stream).await?.is_none() {
+            let end = store.journal_end(stream).await?;
+            store.set_journal_cursor(CONSUMER, stream, end).await?;
+        }
+    }
+    Ok(())
+}
+
 impl Journal {
-    /// Reads the cursors; a first start (or one after the upgrade that brought the journal)
-    /// begins at the journal's end: plugins are not handed the past.
+    /// Reads the cursors (placing them first if [`place_cursors`] has not).
     async fn open(plugins: Plugins, store: Store) -> Result<Self, StoreError> {
+        place_cursors(&store).await?;
         let mut cursors = Vec::new();
         for stream in [JournalStream::History, JournalStream::Inbound] {
-            let position = match store.journal_cursor(CONSUMER, stream).await? {
-                Some(position) => position,
-                None => {
-                    let end = store.journal_end(stream).await?;
-                    store.set_journal_cursor(CONSUMER, stream, end).await?;
-                    end
-                }
-            };
+            let position = store.journal_cursor(CONSUMER, stream).await?.unwrap_or_default();
             cursors.push(Cursor {
                 stream,
                 position,
@@ -207,7 +213,11 @@ impl Journal {
             if !cursor.dirty {
                 continue;
             }
-            match self.store.set_journal_cursor(CONSUMER, cursor.stream, cursor.position).await {
+            match self
+                .store
+                .set_journal_cursor(CONSUMER, cursor.stream, cursor.position)
+                .await
+            {
                 Ok(()) => cursor.dirty = false,
                 Err(e) => tracing::warn!(error = %e, "the events hook could not record its position"),
             }

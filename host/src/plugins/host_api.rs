@@ -126,6 +126,8 @@ impl Host for State {
             format!("{event}#{nth}")
         });
         self.deliveries_asked += 1;
-        Ok(self.host(services.deliveries.deliver(&plugin, &url, &payload, origin)).await)
+        Ok(self
+            .host(services.deliveries.deliver(&plugin, &url, &payload, origin))
+            .await)
     }
 }

@@ -16,7 +16,7 @@ mod runtime;
 mod stats;
 mod watch;
 
-pub use events::spawn_event_hook;
+pub use events::{place_cursors, spawn_event_hook};
 pub use hooks::{Outgoing, TemplateOutcome};
 pub use host_api::Deliveries;
 pub use load::compatible;

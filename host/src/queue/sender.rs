@@ -3,7 +3,9 @@
 //! A row is `sending` only around the send itself, so a crash leaves at most one ambiguous
 //! message, which start-up marks `failed: interrupted`.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use rand::SeedableRng;
@@ -20,6 +22,10 @@ use crate::events::{Events, GatewayEvent};
 use crate::send::{Content, MediaFile, MessageKind, Recipient};
 use crate::store::{MessageRecord, Status, Store, StoreError};
 use crate::whatsapp::{NumberVerifier, Outgoing, Session, SessionStatus, WaError};
+
+/// The first and the longest wait between attempts to record a send's outcome.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(50);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(1);
 
 pub struct SenderDeps {
     pub store: Store,
@@ -237,12 +243,16 @@ impl Sender {
         if matches!(content, Content::Text(_)) && self.deps.antiban.typing.is_some() {
             let _ = self.deps.session.set_typing(&to, false).await;
         }
+        // From here the row must come out of `sending` whatever the database says: the send
+        // happened (or surely did not), so a write that fails is retried, not dropped.
+        let at = now_ms();
         match result {
             Ok(receipt) => {
                 let day = self.deps.clock.today();
-                store
-                    .mark_sent(head.id, receipt.wa_id.clone(), day.to_string(), now_ms())
-                    .await?;
+                self.record(head.id, "sent", || {
+                    store.mark_sent(head.id, receipt.wa_id.clone(), day.to_string(), at)
+                })
+                .await?;
                 if let Some((d, n)) = &mut self.today
                     && *d == day
                 {
@@ -252,20 +262,18 @@ impl Sender {
             }
             Err(WaError::NotConnected) => {
                 // Never reached WhatsApp: back to its place first, then wait for the session.
-                store
-                    .requeue(
-                        head.id,
-                        "WhatsApp disconnected before the send; waiting".into(),
-                        now_ms(),
-                    )
-                    .await?;
+                self.record(head.id, "requeued", || {
+                    store.requeue(head.id, "WhatsApp disconnected before the send; waiting".into(), at)
+                })
+                .await?;
                 self.backend_not_ready().await;
                 return Ok(());
             }
             Err(e) => {
-                store
-                    .mark_failed(head.id, Status::Sending, e.to_string(), now_ms())
-                    .await?;
+                self.record(head.id, "failed", || {
+                    store.mark_failed(head.id, Status::Sending, e.to_string(), at)
+                })
+                .await?;
                 self.finish(&head, Err(e.to_string()));
             }
         }
@@ -275,6 +283,38 @@ impl Sender {
             Pause::Gap(d) => tracing::debug!(seconds = d.as_secs_f32(), "gap"),
         }
         Ok(())
+    }
+
+    /// Writes the outcome of a send until the database takes it (a full disk, a lock held too
+    /// long); gives up only at shutdown, leaving the row `sending` for the next start to mark
+    /// `interrupted`. Retrying is safe: each transition applies only from `sending`.
+    async fn record<T, F, Fut>(&self, id: i64, outcome: &str, mut write: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = RECORD_RETRY_FIRST;
+        loop {
+            let error = match write().await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            if self.shutdown.is_cancelled() {
+                return Err(error);
+            }
+            tracing::error!(
+                id,
+                outcome,
+                %error,
+                retry_ms = delay.as_millis() as u64,
+                "sender: could not record a send's outcome; retrying"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.cancelled() => {}
+            }
+            delay = (delay * 2).min(RECORD_RETRY_MAX);
+        }
     }
 
     /// The session said "connected" but the backend is not (yet): wait a moment rather than spin;

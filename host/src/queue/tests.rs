@@ -319,3 +319,59 @@ async fn a_backend_that_lags_behind_its_state_is_retried_calmly_and_loses_nothin
         "it never left, so it waits its turn again"
     );
 }
+
+/// Polls `done` every 10 ms of real time for up to 10 s.
+async fn within_10s(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(ms(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_send_whose_outcome_cannot_be_written_is_recorded_later_never_sent_again() {
+    let rig = Rig::new("2026-11-28T10:00:00Z", &[]);
+    rig.enqueue(&[("15551234567", "a"), ("15551234567", "b")]).await;
+    // Another connection makes every `sent` transition fail, as a full disk would.
+    let db = rusqlite::Connection::open(rig._dir.path().join("wapi.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER no_room BEFORE UPDATE OF status ON messages WHEN NEW.status = 'sent' \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    let cfg = AntiBan {
+        min_gap: ms(1),
+        max_gap: ms(2),
+        typing: None,
+        cooldown_every: 1_000,
+        ..antiban()
+    };
+    rig.start(cfg);
+    within_10s("the first send", async || !rig.record().is_empty()).await;
+    // Long enough for a sender that gave up on the row to have moved on to the next message.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (first, _) = rig.store.message(1).await.unwrap().unwrap();
+    assert_eq!(
+        first.status,
+        crate::store::Status::Sending,
+        "its outcome is not written yet"
+    );
+    assert_eq!(rig.record().len(), 1, "the sender holds until the outcome is written");
+
+    db.execute_batch("DROP TRIGGER no_room").unwrap();
+    within_10s("both messages sent", async || rig.store.pending() == 0).await;
+    for id in [1, 2] {
+        let (message, _) = rig.store.message(id).await.unwrap().unwrap();
+        assert_eq!(message.status, crate::store::Status::Sent, "message {id}");
+    }
+    assert_eq!(
+        rig.record().iter().map(|r| r.3).collect::<Vec<_>>(),
+        [1, 2],
+        "each sent once"
+    );
+    rig.shutdown.cancel();
+}

@@ -27,16 +27,18 @@ impl FieldError {
 /// The body of `POST /api/messages` and of each batch item.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "to": "923001234567", "text": "Hello from wapi" }))]
 pub struct SendRequest {
-    /// Digits with country code and no `+` (`923001234567`), or a group JID ending `@g.us`.
-    #[schema(example = "923001234567")]
+    // The formats are documented by the types named in `value_type` (a doc comment here would
+    // wrap them in an `allOf` with an object). `to` is an `Option` so that a missing one is
+    // reported together with the other bad fields; the document calls it required.
+    #[schema(inline, value_type = crate::api::dto::RecipientText, required = true)]
     pub to: Option<String>,
-    /// The message text (1 to `limits.max_text` characters).
-    #[schema(example = "Hello from wapi")]
+    #[schema(inline, value_type = crate::api::dto::MessageText, required = false)]
     pub text: Option<String>,
-    /// Template name for a templating plugin.
+    /// Template name for a templating plugin (refused when none is loaded).
     pub template: Option<String>,
-    /// Values for the template's placeholders.
+    /// Values for the template's placeholders (refused when no templating plugin is loaded).
     pub vars: Option<BTreeMap<String, String>>,
 }
 

@@ -119,7 +119,10 @@ impl Store {
         let session = self.session().to_string();
         self.read(move |c| match stream {
             Stream::History => {
-                let columns: Vec<String> = COLUMNS.split(", ").map(|column| format!("m.{}", column.trim())).collect();
+                let columns: Vec<String> = COLUMNS
+                    .split(", ")
+                    .map(|column| format!("m.{}", column.trim()))
+                    .collect();
                 c.prepare_cached(&format!(
                     "SELECT {}, h.rowid, h.status, h.detail, h.at FROM message_history h \
                      JOIN messages m ON m.id = h.message_id \

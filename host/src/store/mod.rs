@@ -4,6 +4,7 @@
 
 mod contacts;
 mod inbound;
+mod journal;
 mod keys;
 mod list;
 mod messages;
@@ -11,6 +12,7 @@ mod plugin_kv;
 mod webhooks;
 mod writer;
 
+pub use journal::{Journaled, Stream as JournalStream};
 pub use keys::{KeyRow, RevokeOutcome, Role};
 pub use list::{ListFilter, Page, valid_cursor};
 pub use messages::{
@@ -39,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema4.sql"),
     include_str!("schema5.sql"),
     include_str!("schema6.sql"),
+    include_str!("schema7.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
@@ -56,22 +59,36 @@ pub enum StoreError {
 impl StoreError {
     /// True when the disk (or the database's size limit) is full.
     pub fn is_full(&self) -> bool {
+        self.code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+
+    /// True when another connection held a lock past the busy timeout.
+    pub fn is_busy(&self) -> bool {
         matches!(
-            self,
-            Self::Db {
-                code: Some(rusqlite::ErrorCode::DiskFull),
-                ..
-            }
+            self.code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         )
+    }
+
+    /// SQLite's primary result code, when SQLite gave one.
+    pub fn code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            Self::Db { code, .. } => *code,
+            Self::Closed => None,
+        }
+    }
+
+    fn from_ref(e: &rusqlite::Error) -> Self {
+        Self::Db {
+            code: e.sqlite_error_code(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Db {
-            code: e.sqlite_error_code(),
-            message: e.to_string(),
-        }
+        Self::from_ref(&e)
     }
 }
 

@@ -62,6 +62,9 @@ pub struct NewDelivery {
     pub plugin: String,
     pub url: String,
     pub payload: String,
+    /// The event this delivery was asked for while handling, and which request of that call it
+    /// was (`h42#0`); a second ask with the same origin is the same delivery.
+    pub origin: Option<String>,
 }
 
 /// How an attempt ended, as the store records it.
@@ -128,16 +131,29 @@ fn find(c: &Connection, id: &str) -> rusqlite::Result<Option<DeliveryRecord>> {
 }
 
 impl Store {
-    /// Stores a new pending delivery, due now; answers once it is committed.
-    pub async fn insert_delivery(&self, d: NewDelivery, now_ms: i64) -> Result<(), StoreError> {
+    /// Stores a new pending delivery, due now, and answers its id once it is committed. When a
+    /// delivery with the same plugin and origin exists (an event handed on again after a crash),
+    /// nothing is stored and that delivery's id is the answer.
+    pub async fn insert_delivery(&self, d: NewDelivery, now_ms: i64) -> Result<String, StoreError> {
         let session = self.session().to_string();
         self.write(move |c| {
+            if let Some(origin) = &d.origin {
+                let existing: Option<String> = c
+                    .prepare_cached(
+                        "SELECT id FROM webhook_deliveries WHERE session = ?1 AND plugin = ?2 AND origin = ?3",
+                    )?
+                    .query_row(params![session, d.plugin, origin], |r| r.get(0))
+                    .optional()?;
+                if let Some(id) = existing {
+                    return Ok(id);
+                }
+            }
             c.prepare_cached(
                 "INSERT INTO webhook_deliveries (id, session, plugin, url, payload, state, attempts, next_attempt_at, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+                 created_at, updated_at, origin) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6, ?7)",
             )?
-            .execute(params![d.id, session, d.plugin, d.url, d.payload, now_ms])?;
-            Ok(())
+            .execute(params![d.id, session, d.plugin, d.url, d.payload, now_ms, d.origin])?;
+            Ok(d.id)
         })
         .await
     }
@@ -292,6 +308,7 @@ mod tests {
 
     fn new(id: &str) -> NewDelivery {
         NewDelivery {
+            origin: None,
             id: id.into(),
             plugin: "hook".into(),
             url: "https://example.com/in".into(),

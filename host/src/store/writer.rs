@@ -23,8 +23,8 @@ const MAX_GROUP: usize = 512;
 /// Answers a write once its group's fate is known.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write to run inside the group's transaction (or `None` when it could not begin): it returns
-/// its completion and whether it failed.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (Completion, bool) + Send>;
+/// its completion and, when it failed, its error (for the rest of the group).
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (Completion, Option<StoreError>) + Send>;
 
 #[derive(Clone)]
 pub(super) struct Writer {
@@ -50,7 +50,10 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
             let result = conn.map(f);
-            let failed = matches!(result, Some(Err(_)));
+            let failed = match &result {
+                Some(Err(e)) => Some(StoreError::from_ref(e)),
+                _ => None,
+            };
             let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
                 let _ = tx.send(match (result, commit) {
                     (Some(Err(e)), _) => Err(StoreError::from(e)),
@@ -90,24 +93,34 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) -> (Vec<Completion>, Res
         let completions = group.into_iter().map(|job| job(None).0).collect();
         return (completions, Err(StoreError::from(e)));
     }
-    let mut failed = false;
+    let mut failed: Option<StoreError> = None;
     let completions: Vec<Completion> = group
         .into_iter()
         .map(|job| {
+            // After a failure the rest of the group is not run: it would be rolled back anyway,
+            // and SQLite may already have rolled the transaction back by itself (a full disk, an
+            // I/O error), so the next write would run — and commit — on its own.
+            if failed.is_some() {
+                return job(None).0;
+            }
             let (done, job_failed) = job(Some(conn));
-            failed |= job_failed;
+            failed = job_failed;
             done
         })
         .collect();
-    let outcome = if failed {
+    let outcome = if let Some(first) = failed {
+        // The others in the group share its fate, and its cause: a full disk is a full disk
+        // for every write of the transaction.
         Err(StoreError::Db {
-            message: "a write in the same transaction failed; rolled back".into(),
-            code: None,
+            message: format!("a write in the same transaction failed ({first}); rolled back"),
+            code: first.code(),
         })
     } else {
         conn.execute_batch("COMMIT").map_err(StoreError::from)
     };
+    // A failed COMMIT (or statement) may have ended the transaction already.
     if outcome.is_err()
+        && !conn.is_autocommit()
         && let Err(e) = conn.execute_batch("ROLLBACK")
     {
         tracing::error!(error = %e, "rollback after a failed write group failed");
@@ -145,5 +158,103 @@ mod tests {
             .write(|c| c.execute("INSERT INTO t VALUES (2)", []))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_write_the_rest_of_its_group_is_not_run_and_shares_the_cause() {
+        let (dir, writer) = writer();
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Holds the writer thread until the two writes below wait together: the next group.
+        let (release, held) = std_mpsc::channel::<()>();
+        let (running, started) = std_mpsc::channel::<()>();
+        let hold = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |_| {
+                        running.send(()).unwrap();
+                        Ok(held.recv().ok())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        let bad = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.write(|c| c.execute("INSERT INTO t VALUES (NULL)", [])).await }
+        });
+        tokio::task::yield_now().await;
+        let good = tokio::spawn({
+            let (writer, ran) = (writer.clone(), ran.clone());
+            async move {
+                writer
+                    .write(move |c| {
+                        ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                        c.execute("INSERT INTO t VALUES (1)", [])
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+        hold.await.unwrap().unwrap();
+        let bad = bad.await.unwrap().unwrap_err();
+        let good = good.await.unwrap().unwrap_err();
+        assert_eq!(bad.code(), Some(rusqlite::ErrorCode::ConstraintViolation), "{bad}");
+        assert_eq!(good.code(), bad.code(), "the group's error carries the cause: {good}");
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "a write after the failure ran"
+        );
+        let kept: i64 = Connection::open(dir.path().join("w.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_database_is_told_apart_and_the_writer_goes_on_once_there_is_room() {
+        let (dir, writer) = writer();
+        // `max_page_count` caps the file as a full disk would: SQLite answers SQLITE_FULL.
+        let limit: i64 = writer
+            .write(|c| {
+                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                c.query_row(&format!("PRAGMA max_page_count = {}", pages + 2), [], |r| r.get(0))
+            })
+            .await
+            .unwrap();
+        assert!(limit > 0);
+        let mut full = None;
+        for _ in 0..1_000 {
+            let wrote = writer
+                .write(|c| c.execute("INSERT INTO t VALUES (length(zeroblob(2000)))", []))
+                .await;
+            if let Err(e) = wrote {
+                full = Some(e);
+                break;
+            }
+        }
+        let full = full.expect("the capped database filled up");
+        assert!(full.is_full(), "{full}");
+        assert!(!full.is_busy());
+        let count = || {
+            Connection::open(dir.path().join("w.db"))
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        let before = count();
+        writer
+            .write(|c| c.query_row("PRAGMA max_page_count = 1000000", [], |r| r.get::<_, i64>(0)))
+            .await
+            .unwrap();
+        writer
+            .write(|c| c.execute("INSERT INTO t VALUES (3)", []))
+            .await
+            .unwrap();
+        assert_eq!(count(), before + 1);
     }
 }

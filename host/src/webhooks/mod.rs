@@ -4,9 +4,12 @@
 //! Webhooks), retries on the configured schedule, and dead-letters what never succeeds. Nothing
 //! on the send path waits on any of it.
 
+mod resolve;
 mod sign;
 mod target;
 mod worker;
+
+pub use resolve::{Resolve, Resolver};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +39,8 @@ struct Shared {
     plugins: HashMap<String, Result<PluginSettings, String>>,
     /// Tells the worker that a delivery became due now.
     wake: Notify,
+    /// Turns a receiver's name into the addresses that are checked and connected to.
+    resolver: Resolver,
 }
 
 /// What the host reads from a plugin's `[plugins.NAME]` table for its webhooks.
@@ -86,6 +91,7 @@ impl Webhooks {
         clock: Clock,
         config: WebhooksConfig,
         plugins: &PluginsConfig,
+        resolver: Resolver,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let mut settings = HashMap::new();
@@ -106,6 +112,7 @@ impl Webhooks {
             config,
             plugins: settings,
             wake: Notify::new(),
+            resolver,
         });
         let task = tokio::spawn(worker::run(shared.clone(), shutdown));
         (Self { shared }, task)
@@ -115,8 +122,14 @@ impl Webhooks {
     /// payload (JSON, at most `webhooks.max_payload` bytes) and that the plugin has a secret;
     /// stores it and answers with its id (`msg_…`, the `webhook-id` of every attempt) once it is
     /// committed. A refusal is a sentence for the plugin.
-    pub async fn deliver(&self, plugin: &str, url: &str, payload: &str) -> Result<String, String> {
-        let result = self.accept(plugin, url, payload).await;
+    pub async fn deliver(
+        &self,
+        plugin: &str,
+        url: &str,
+        payload: &str,
+        origin: Option<String>,
+    ) -> Result<String, String> {
+        let result = self.accept(plugin, url, payload, origin).await;
         let outcome = if result.is_ok() { "accepted" } else { "refused" };
         metrics::counter!("wapi_webhook_deliveries_total", "outcome" => outcome).increment(1);
         match &result {
@@ -126,7 +139,7 @@ impl Webhooks {
         result
     }
 
-    async fn accept(&self, plugin: &str, url: &str, payload: &str) -> Result<String, String> {
+    async fn accept(&self, plugin: &str, url: &str, payload: &str, origin: Option<String>) -> Result<String, String> {
         let shared = &self.shared;
         let settings = shared.settings(plugin)?;
         let target = target::check_url(url, settings.allow_private)?;
@@ -138,19 +151,23 @@ impl Webhooks {
             ));
         }
         serde_json::from_str::<serde::de::IgnoredAny>(payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
-        let id = sign::new_id();
         let delivery = NewDelivery {
-            id: id.clone(),
+            id: sign::new_id(),
             plugin: plugin.to_string(),
             url: target.url.to_string(),
             payload: payload.to_string(),
+            origin,
         };
-        if let Err(e) = shared.store.insert_delivery(delivery, shared.clock.now_ms()).await {
-            tracing::error!(%plugin, error = %e, "a webhook delivery could not be stored");
-            return Err("the delivery could not be stored; see the gateway's log".into());
+        match shared.store.insert_delivery(delivery, shared.clock.now_ms()).await {
+            Ok(id) => {
+                shared.wake.notify_one();
+                Ok(id)
+            }
+            Err(e) => {
+                tracing::error!(%plugin, error = %e, "a webhook delivery could not be stored");
+                Err("the delivery could not be stored; see the gateway's log".into())
+            }
         }
-        shared.wake.notify_one();
-        Ok(id)
     }
 
     /// Moves a dead letter back to pending with its attempts reset, due now.

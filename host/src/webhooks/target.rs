@@ -66,9 +66,7 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Target, String> {
 /// Refuses a special address unless `allow_private`.
 pub fn check_address(ip: IpAddr, allow_private: bool) -> Result<(), String> {
     match blocked_range(ip) {
-        Some(kind) if !allow_private => Err(format!(
-            "{ip} is a {kind} address; allow_private = true in the plugin's config allows it"
-        )),
+        Some(kind) if !allow_private => Err(format!("{ip} is {}; {ALLOW}", an_address(&kind))),
         _ => Ok(()),
     }
 }
@@ -80,9 +78,27 @@ pub fn check_resolved(name: &str, addrs: &[SocketAddr], allow_private: bool) -> 
         return Err(format!("{name} resolves to no address"));
     }
     for addr in addrs {
-        check_address(addr.ip(), allow_private).map_err(|why| format!("{name} resolves to {why}"))?;
+        if let (Some(kind), false) = (blocked_range(addr.ip()), allow_private) {
+            return Err(format!(
+                "{name} resolves to {}, {}; {ALLOW}",
+                addr.ip(),
+                an_address(&kind)
+            ));
+        }
     }
     Ok(())
+}
+
+const ALLOW: &str = "allow_private = true in the plugin's config allows it";
+
+/// "a loopback address", "an IPv4-mapped loopback address".
+fn an_address(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u', 'I']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind} address")
 }
 
 /// Names that can only mean this machine or its local network (RFC 6761, 6762, 8375, and

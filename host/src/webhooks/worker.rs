@@ -255,10 +255,11 @@ async fn send(
         .connect_timeout(timeout);
     if let TargetHost::Name(name) = &target.host {
         // Resolved once; the connection goes only to the addresses checked here.
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), target.port))
+        let addrs: Vec<SocketAddr> = shared
+            .resolver
+            .lookup(name, target.port)
             .await
-            .map_err(|e| Failure::new("connection", format!("cannot resolve {name}: {e}")))?
-            .collect();
+            .map_err(|e| Failure::new("connection", format!("cannot resolve {name}: {e}")))?;
         target::check_resolved(name, &addrs, settings.allow_private).map_err(|e| Failure::new("refused", e))?;
         builder = builder.resolve_to_addrs(name, &addrs);
     }

@@ -95,8 +95,11 @@ async fn events_not_yet_handed_on_at_a_stop_are_handed_on_after_the_restart_and_
             // The state a crash leaves between a message's commit and its hand-on: the cursor
             // behind every event, and no delivery yet for the second message.
             let c = rusqlite::Connection::open(database).unwrap();
-            c.execute("UPDATE event_cursors SET position = 0 WHERE name = 'plugins:history'", [])
-                .unwrap();
+            c.execute(
+                "UPDATE event_cursors SET position = 0 WHERE name = 'plugins:history'",
+                [],
+            )
+            .unwrap();
             let deleted = c
                 .execute(
                     "DELETE FROM webhook_deliveries WHERE payload LIKE ?1",
@@ -107,7 +110,11 @@ async fn events_not_yet_handed_on_at_a_stop_are_handed_on_after_the_restart_and_
         })
         .await;
     let again = next_deliveries(&mut rx, 1).await;
-    assert_eq!(again.keys().collect::<Vec<_>>(), vec![&ids[1]], "only the lost one is delivered");
+    assert_eq!(
+        again.keys().collect::<Vec<_>>(),
+        vec![&ids[1]],
+        "only the lost one is delivered"
+    );
     assert_ne!(again[&ids[1]], first[&ids[1]], "a new delivery for the lost event");
     eventually("the hook caught up again", || async {
         (cursor(&gw) == history_end(&gw)).then_some(())

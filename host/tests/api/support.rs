@@ -147,6 +147,7 @@ impl Gateway {
         let config = wapi::config::from_toml(&text, dir.path()).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let options = StartOptions {
             admin_key: Some(admin.clone()),
+            ..StartOptions::default()
         };
         let running = app::start(config, Clock::system(), options)
             .await
@@ -167,6 +168,12 @@ impl Gateway {
 
     /// Stops this gateway and starts another on the same database, with the same admin key.
     pub async fn restart(self, overrides: &[(&str, &str)]) -> Self {
+        self.restart_after(overrides, |_| {}).await
+    }
+
+    /// Like [`Gateway::restart`], with `edit` run on the database file while nothing runs.
+    pub async fn restart_after(self, overrides: &[(&str, &str)], edit: impl FnOnce(&std::path::Path)) -> Self {
+        let database = self.database_path();
         let Self {
             running,
             dir,
@@ -176,12 +183,18 @@ impl Gateway {
         } = self;
         drop(client);
         running.stop().await;
+        edit(&database);
         Self::start_in(dir, ApiKey::parse(&admin).expect("admin key"), overrides).await
     }
 
     pub async fn stop(self) {
         drop(self.client);
         self.running.stop().await;
+    }
+
+    /// The database file (`data/wapi.db`).
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join("data/wapi.db")
     }
 
     /// The database file and its companions (`-wal`, `-shm`), as bytes.

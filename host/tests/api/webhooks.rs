@@ -211,7 +211,7 @@ async fn a_delivery_arrives_signed_with_the_standard_webhooks_headers() {
     let payload = r#"{"type": "message.sent", "data": {"id": 1, "to": "923001234567"}}"#;
     let id = gw
         .webhooks()
-        .deliver("hook", &receiver.url(), payload)
+        .deliver("hook", &receiver.url(), payload, None)
         .await
         .expect("accepted");
     assert!(id.starts_with("msg_") && !id.contains('.'), "{id}");
@@ -265,7 +265,7 @@ async fn a_receiver_failing_twice_gets_the_delivery_on_the_third_attempt() {
     let gw = Gateway::start(&config(&[])).await;
     let id = gw
         .webhooks()
-        .deliver("hook", &receiver.url(), r#"{"n":1}"#)
+        .deliver("hook", &receiver.url(), r#"{"n":1}"#, None)
         .await
         .expect("accepted");
     let d = delivery_in(&gw, &id, "delivered").await;
@@ -286,7 +286,7 @@ async fn a_delivery_that_never_succeeds_is_dead_lettered_and_an_admin_retry_deli
     let gw = Gateway::start(&config(&[])).await;
     let deliver = |body: &'static str| {
         let (gw, url) = (&gw, receiver.url());
-        async move { gw.webhooks().deliver("hook", &url, body).await.expect("accepted") }
+        async move { gw.webhooks().deliver("hook", &url, body, None).await.expect("accepted") }
     };
     let older = deliver(r#"{"n":1}"#).await;
     let d = delivery_in(&gw, &older, "failed").await;
@@ -350,7 +350,7 @@ async fn a_pending_delivery_survives_a_restart() {
     let gw = Gateway::start(&config(&[schedule])).await;
     let id = gw
         .webhooks()
-        .deliver("hook", &receiver.url(), r#"{"n":1}"#)
+        .deliver("hook", &receiver.url(), r#"{"n":1}"#, None)
         .await
         .expect("accepted");
     let d = delivery_when(&gw, &id, "one failed attempt", |d| d["attempts"] == 1).await;
@@ -382,12 +382,12 @@ async fn a_changed_config_applies_at_the_next_attempt() {
     .await;
     let hook = gw
         .webhooks()
-        .deliver("hook", &receiver.url(), "{}")
+        .deliver("hook", &receiver.url(), "{}", None)
         .await
         .expect("accepted");
     let other = gw
         .webhooks()
-        .deliver("other", &receiver.url(), "{}")
+        .deliver("other", &receiver.url(), "{}", None)
         .await
         .expect("accepted");
     for id in [&hook, &other] {
@@ -463,14 +463,14 @@ async fn private_targets_and_bad_deliveries_are_refused_at_once() {
         ("nosecret", receiver.url(), "{}".into(), "plugins.nosecret.secret"),
     ];
     for (plugin, url, payload, why) in &refusals {
-        let refused = gw.webhooks().deliver(plugin, url, payload).await.expect_err(url);
+        let refused = gw.webhooks().deliver(plugin, url, payload, None).await.expect_err(url);
         assert!(refused.contains(why), "{plugin} {url}: {refused}");
     }
     assert_eq!(item_ids(&dead_letters(&gw, "").await), Vec::<&str>::new());
     // The same loopback target is fine for the plugin whose config allows it.
     let id = gw
         .webhooks()
-        .deliver("hook", &receiver.url(), "{}")
+        .deliver("hook", &receiver.url(), "{}", None)
         .await
         .expect("accepted");
     delivery_in(&gw, &id, "delivered").await;
@@ -488,7 +488,7 @@ async fn a_slow_receiver_times_out_and_is_retried_while_sends_answer_promptly() 
     let gw = Gateway::start(&config(&[("webhooks.timeout", "\"1s\"")])).await;
     let id = gw
         .webhooks()
-        .deliver("hook", &receiver.url(), "{}")
+        .deliver("hook", &receiver.url(), "{}", None)
         .await
         .expect("accepted");
     receiver.seen_at_least(1).await;
@@ -518,7 +518,7 @@ async fn no_more_than_the_configured_attempts_are_in_flight() {
         let payload = format!(r#"{{"n":{n}}}"#);
         ids.push(
             gw.webhooks()
-                .deliver("hook", &receiver.url(), &payload)
+                .deliver("hook", &receiver.url(), &payload, None)
                 .await
                 .expect("accepted"),
         );

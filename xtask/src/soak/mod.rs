@@ -12,7 +12,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::{self, report::Report};
 use crate::paths;
+use crate::plugins;
 use crate::prereqs;
+use crate::test;
 
 const USAGE: &str = "usage: cargo xtask soak [--minutes N] [load|suites]";
 
@@ -49,6 +51,9 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
         }
     }
     if wants("suites") {
+        // What the suites run: the example plugins and fixtures (crash), schemathesis (fuzz).
+        plugins::build_and_publish(&plugins::default_out())?;
+        let fuzzer = test::schemathesis()?;
         println!(
             "xtask soak: cargo test -p wapi --test e2e -- {} (WAPI_SOAK=1)",
             LONG_SUITES.join(" ")
@@ -58,6 +63,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
             .args(LONG_SUITES)
             .args(["--nocapture", "--test-threads=1"])
             .env("WAPI_SOAK", "1")
+            .env(test::SCHEMATHESIS_VAR, fuzzer)
             .current_dir(paths::workspace_root())
             .status()
             .context("starting cargo test")?;
