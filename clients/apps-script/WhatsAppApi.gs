@@ -301,6 +301,8 @@ function wapiExplain_(code, sentence, baseUrl) {
       return text + ' (this key is a user key).';
     case 'DAILY_LIMIT_REACHED':
       return text + '.';
+    case 'STORAGE_FULL':
+      return text + ' (ask whoever runs the gateway to free disk space; rows without a Message ID were not sent).';
     default:
       return text;
   }
@@ -578,6 +580,9 @@ function wapiWork_(job) {
       if (e.code === 'RATE_LIMITED') {
         var wait = Math.max(WAPI_RESUME_AFTER_MS, (e.retryAfter || 0) * 1000);
         return wapiPause_(job, sheet, layout, wait, 'the gateway asked to slow down: ' + e.message);
+      }
+      if (e.code === 'STORAGE_BUSY') {
+        return wapiPause_(job, sheet, layout, WAPI_RESUME_AFTER_MS, 'the gateway is busy: ' + e.message);
       }
       wapiClearJob_();
       wapiNote_(sheet, layout, 'Stopped: ' + e.message);

@@ -61,8 +61,10 @@ async fn shutdown_signal() {
 fn init_logging(log: &wapi::config::LogConfig, serving: bool) {
     let default = if serving { log.level.as_str() } else { "warn" };
     let filter = EnvFilter::try_from_env("WAPI_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only on a terminal: a log file or a journal gets plain text that grep can read.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if log.json {
         builder.json().init();

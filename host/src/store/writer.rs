@@ -69,6 +69,9 @@ impl Writer {
     }
 }
 
+/// A write group taking this long (statements, commit and its sync) is logged.
+const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(100);
+
 fn run(mut conn: Connection, rx: std_mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -78,7 +81,17 @@ fn run(mut conn: Connection, rx: std_mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let (writes, began) = (group.len(), std::time::Instant::now());
         let (completions, outcome) = commit_group(&mut conn, group);
+        let took = began.elapsed();
+        if took >= SLOW_GROUP {
+            // Every write waiting behind this one waited as long: say so, with what it was.
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                writes,
+                "slow database commit (the disk's sync, a checkpoint or another process's lock)"
+            );
+        }
         for done in completions {
             done(outcome.clone());
         }

@@ -235,6 +235,24 @@ describe('a long send', () => {
     assert.deepEqual(gas.state.triggers, []);
   });
 
+  it("pauses when the gateway's database is busy and stops with what to do when its disk is full", () => {
+    const { gas, gateway } = setup(tenRows);
+    gateway.refuseNext.push(refuse(503, 'STORAGE_BUSY', 'the database is locked by another process: nothing was stored; retry in a few seconds'));
+    valueOf(gas.run('wapiSendAllRows'));
+    assert.equal(gas.state.triggers.length, 1, 'a trigger resumes the run');
+    assert.match(lastAlert(gas).prompt, /Paused at 0 of 10 rows \(the gateway is busy: the database is locked by another process/);
+    gas.skipToNextTrigger();
+    valueOf(gas.fire(gas.dueTriggers()[0]));
+    assert.equal(gateway.messages.length, 10);
+
+    const full = setup(tenRows);
+    full.gateway.refuseNext.push(refuse(503, 'STORAGE_FULL', "the gateway's disk is full: nothing was stored; retry once space is freed"));
+    valueOf(full.gas.run('wapiSendAllRows'));
+    assert.deepEqual(full.gas.state.triggers, []);
+    assert.match(statusNote(full.sheet), /Stopped: the gateway's disk is full: nothing was stored; retry once space is freed \(ask whoever runs the gateway to free disk space/);
+    assert.deepEqual(full.sheet.column('Message ID'), Array(10).fill(''));
+  });
+
   it('refuses to overlap another run; a trigger that meets one tries again later', () => {
     const { gas, gateway, clock } = setup(tenRows);
     gas.state.locks.document.holder = 'another run';

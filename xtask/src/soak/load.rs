@@ -160,6 +160,19 @@ pub fn run(
     let drained = drain(&server, &instance.key)?;
     judge(&streams, &slices, &samples, minutes, drained, report);
     let stopped = server.stop()?;
+    // The gateway logs a write group that took 100 ms or more: what a stall in the write p99 was.
+    let log = std::fs::read_to_string(dir.join("wapi.log")).unwrap_or_default();
+    let slow: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("slow database commit"))
+        .collect();
+    report.info(
+        "soak: slow database commits logged (≥ 100 ms)",
+        match slow.as_slice() {
+            [] => "0".into(),
+            lines => format!("{}; the longest: {}", lines.len(), longest(lines)),
+        },
+    );
     report.info(
         "soak: stop after the load (SIGTERM → exit)",
         format!("{} ms, {}", stopped.took.as_millis(), stopped.status),
@@ -345,6 +358,17 @@ fn judge(
         }
         _ => report.note("soak: too few minutes for an RSS drift figure (3 at least)".into()),
     }
+    // How the second half moved: a leak keeps growing there, caches that fill as the database
+    // grows flatten out.
+    let half = (last / 2).max(2);
+    if let (Some(middle), Some(final_minute)) = (mean_rss(samples, (half - 1) * minute, half * minute), final_minute)
+        && last >= 4
+    {
+        report.info(
+            &format!("soak: RSS drift over the second half, minute {half} to minute {last}"),
+            format!("{:+.1} %", (final_minute - middle) / middle * 100.0),
+        );
+    }
     report.raw.insert(
         "soak_rss".into(),
         samples
@@ -369,4 +393,20 @@ fn judge(
         "soak: queue drained after the load",
         format!("{} ms", drained.took.as_millis()),
     );
+}
+
+/// The `took_ms` of the slowest of the gateway's "slow database commit" lines.
+fn longest(lines: &[&str]) -> String {
+    let took = |line: &&str| -> u64 {
+        line.split("took_ms=")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0)
+    };
+    lines
+        .iter()
+        .map(took)
+        .max()
+        .map_or_else(String::new, |ms| format!("{ms} ms"))
 }
