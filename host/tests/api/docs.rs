@@ -93,13 +93,7 @@ fn refs<'a>(node: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
 #[tokio::test]
 async fn the_openapi_document_is_consistent() {
     let gw = Gateway::start(&[]).await;
-    let doc: Value = gw
-        .call(Method::GET, "/api/openapi.json")
-        .raw()
-        .await
-        .json()
-        .await
-        .expect("JSON");
+    let doc: Value = gw.openapi().await;
     let mut ids = std::collections::BTreeMap::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, operation) in item.as_object().expect("path item") {
@@ -168,13 +162,7 @@ async fn the_openapi_document_is_consistent() {
 #[tokio::test]
 async fn the_documented_request_examples_are_accepted() {
     let gw = Gateway::start(&[]).await;
-    let doc: Value = gw
-        .call(Method::GET, "/api/openapi.json")
-        .raw()
-        .await
-        .json()
-        .await
-        .expect("JSON");
+    let doc: Value = gw.openapi().await;
     let schemas = &doc["components"]["schemas"];
 
     let send = schemas["SendRequest"]["example"].clone();

@@ -192,6 +192,16 @@ impl Gateway {
         self.running.stop().await;
     }
 
+    /// The served OpenAPI document.
+    pub async fn openapi(&self) -> Value {
+        self.call(Method::GET, "/api/openapi.json")
+            .raw()
+            .await
+            .json()
+            .await
+            .expect("the OpenAPI document is JSON")
+    }
+
     /// The database file (`data/wapi.db`).
     pub fn database_path(&self) -> PathBuf {
         self.dir.path().join("data/wapi.db")

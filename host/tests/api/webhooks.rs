@@ -563,13 +563,7 @@ async fn the_webhook_endpoints_are_for_admins_and_documented() {
         .await
         .expect_error(404, "NOT_FOUND");
 
-    let doc: Value = gw
-        .call(Method::GET, "/api/openapi.json")
-        .raw()
-        .await
-        .json()
-        .await
-        .expect("JSON");
+    let doc: Value = gw.openapi().await;
     for (path, method) in [
         ("/api/webhooks/failed", "get"),
         ("/api/webhooks/failed/{id}/retry", "post"),

@@ -158,15 +158,7 @@ impl Running {
 
     /// Resident set size in bytes (VmRSS of /proc/PID/status).
     pub fn rss_bytes(&self) -> Result<u64> {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).context("reading /proc/PID/status")?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .context("no VmRSS line")?;
-        Ok(kib * 1024)
+        rss_of(self.pid())
     }
 
     /// The last lines of the server's log.
@@ -213,6 +205,18 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Resident set size in bytes of process `pid` (VmRSS of /proc/PID/status).
+pub fn rss_of(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/PID/status")?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .context("no VmRSS line")?;
+    Ok(kib * 1024)
 }
 
 fn free_port() -> Result<u16> {

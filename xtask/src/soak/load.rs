@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::bench::http;
 use crate::bench::load::{self, Measured, Request};
 use crate::bench::report::{Report, mb};
-use crate::bench::server::{Instance, Running};
+use crate::bench::server::{Instance, Running, rss_of};
 
 /// How often the server's RSS is read.
 const RSS_EVERY: Duration = Duration::from_secs(2);
@@ -226,17 +226,6 @@ fn spawn_sampler(
             std::thread::sleep(RSS_EVERY);
         }
     })
-}
-
-fn rss_of(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .context("no VmRSS line")?;
-    Ok(kib * 1024)
 }
 
 /// What the gateway says once the load stopped and its queue drained.

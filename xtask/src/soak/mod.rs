@@ -44,11 +44,11 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
 
     let mut report = Report::default();
     let mut failed = Vec::new();
-    if wants("load") {
-        if let Err(err) = load_part(minutes, &mut report) {
-            report.note(format!("the load run stopped early: {err:#}"));
-            failed.push("load");
-        }
+    if wants("load")
+        && let Err(err) = load_part(minutes, &mut report)
+    {
+        report.note(format!("the load run stopped early: {err:#}"));
+        failed.push("load");
     }
     if wants("suites") {
         // What the suites run: the example plugins and fixtures (crash), schemathesis (fuzz).
