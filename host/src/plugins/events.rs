@@ -110,6 +110,9 @@ struct Journal {
     history: Cursor,
     inbound: Cursor,
     saved_at: Instant,
+    /// No `events` plugin was loaded at the last look: the cursors move to the journal's end at
+    /// the next write instead of being handed anything.
+    skipping: bool,
 }
 
 /// A position in one stream, and whether it moved since it was last written.
@@ -153,6 +156,7 @@ impl Journal {
             history,
             inbound,
             saved_at: Instant::now(),
+            skipping: false,
         })
     }
 
@@ -168,11 +172,9 @@ impl Journal {
                     JournalStream::Inbound => &mut self.inbound,
                 };
                 if !self.plugins.has(Hook::Events) {
-                    let end = self.store.journal_end(which).await?;
-                    if end != cursor.position {
-                        cursor.position = end;
-                        cursor.dirty = true;
-                    }
+                    // Nothing to hand on: the cursors skip to the journal's end when they are
+                    // next written, not at every event.
+                    self.skipping = true;
                     break;
                 }
                 let entries = self.store.journal_after(which, cursor.position, BATCH).await?;
@@ -196,7 +198,7 @@ impl Journal {
     }
 
     fn dirty(&self) -> bool {
-        self.history.dirty || self.inbound.dirty
+        self.skipping || self.history.dirty || self.inbound.dirty
     }
 
     async fn save_every(&mut self) {
@@ -209,6 +211,18 @@ impl Journal {
     /// handed on again after a restart.
     async fn save(&mut self) {
         self.saved_at = Instant::now();
+        if std::mem::take(&mut self.skipping) {
+            for cursor in [&mut self.history, &mut self.inbound] {
+                match self.store.journal_end(cursor.stream).await {
+                    Ok(end) if end != cursor.position => {
+                        cursor.position = end;
+                        cursor.dirty = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the events hook could not read the journal's end"),
+                }
+            }
+        }
         for cursor in [&mut self.history, &mut self.inbound] {
             if !cursor.dirty {
                 continue;

@@ -8,27 +8,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Gateway, ON_WHATSAPP, eventually, example_plugin};
+use crate::support::{Gateway, ON_WHATSAPP, eventually, example_plugin, webhook_receiver};
 
 const SECRET: &str = r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#;
 
-/// A receiver that records every POST: `(webhook-id, payload)`.
+/// A local receiver's URL, and every POST it got as `(webhook-id, payload)`.
 async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Value)>) {
+    let (url, mut raw) = webhook_receiver().await;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let tx = tx.clone();
-            async move {
-                let id = headers["webhook-id"].to_str().unwrap_or_default().to_string();
-                let _ = tx.send((id, serde_json::from_str(&body).unwrap_or(Value::Null)));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move {
+        while let Some((headers, body)) = raw.recv().await {
+            let id = headers["webhook-id"].to_str().unwrap_or_default().to_string();
+            let _ = tx.send((id, serde_json::from_str(&body).unwrap_or(Value::Null)));
+        }
+    });
     (url, rx)
 }
 

@@ -174,31 +174,9 @@ async fn a_plugin_key_value_store_is_capped() {
     gw.stop().await;
 }
 
-/// A local webhook receiver recording what arrives.
-async fn receiver() -> (
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>,
-) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((headers, body));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, rx)
-}
-
 #[tokio::test]
 async fn the_webhook_forwarder_turns_events_into_signed_deliveries() {
-    let (url, mut rx) = receiver().await;
+    let (url, mut rx) = crate::support::webhook_receiver().await;
     let url_literal = format!("{url:?}");
     let gw = Gateway::with_plugins(
         &[("webhook-forward", example_plugin("webhook-forward"))],
@@ -232,7 +210,7 @@ async fn the_webhook_forwarder_turns_events_into_signed_deliveries() {
 
 #[tokio::test]
 async fn the_webhook_forwarder_is_refused_a_private_target_without_allow_private() {
-    let (url, _rx) = receiver().await;
+    let (url, _rx) = crate::support::webhook_receiver().await;
     let url_literal = format!("{url:?}");
     let gw = Gateway::with_plugins(
         &[("webhook-forward", example_plugin("webhook-forward"))],
