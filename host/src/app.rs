@@ -369,14 +369,32 @@ async fn housekeeping(app: App, shutdown: CancellationToken) {
     }
 }
 
-/// The process-wide Prometheus recorder (installed once, shared by every App in a process).
+/// How often the recorder folds recorded histogram samples into its summaries.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The process-wide Prometheus recorder (installed once, shared by every App in a process), with
+/// its upkeep thread: a histogram keeps every recorded sample until upkeep or a scrape folds them
+/// in, so a gateway nobody scrapes would otherwise grow by 8 bytes a request, forever.
 fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .install_recorder()
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+            let upkeep = handle.clone();
+            if let Err(e) = std::thread::Builder::new()
+                .name("wapi-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                })
+            {
+                tracing::warn!(error = %e, "could not start the metrics upkeep thread");
+            }
+            handle
         })
         .clone()
 }

@@ -15,6 +15,9 @@ pub async fn healthz(State(app): State<App>) -> Response {
 
 pub async fn metrics(State(app): State<App>) -> Response {
     metrics::gauge!("wapi_queue_depth").set(app.store().pending() as f64);
+    let (sqlite, sqlite_peak) = crate::store::sqlite_memory();
+    metrics::gauge!("wapi_sqlite_memory_bytes").set(sqlite as f64);
+    metrics::gauge!("wapi_sqlite_memory_peak_bytes").set(sqlite_peak as f64);
     let state = app.session_status().state;
     for s in crate::whatsapp::ALL_STATES {
         metrics::gauge!("wapi_session_state", "state" => s.as_str()).set(if s == state { 1.0 } else { 0.0 });

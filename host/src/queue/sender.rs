@@ -243,6 +243,11 @@ impl Sender {
         if matches!(content, Content::Text(_)) && self.deps.antiban.typing.is_some() {
             let _ = self.deps.session.set_typing(&to, false).await;
         }
+        // The upload is not needed once WhatsApp answered: removed before the outcome is
+        // visible, so a message read as sent or failed has no file left behind.
+        if !matches!(result, Err(WaError::NotConnected)) {
+            remove_media(&head);
+        }
         // From here the row must come out of `sending` whatever the database says: the send
         // happened (or surely did not), so a write that fails is retried, not dropped.
         let at = now_ms();
@@ -326,7 +331,8 @@ impl Sender {
         }
     }
 
-    /// Publishes the outcome, counts it, and removes a sent or failed message's media file.
+    /// Publishes the outcome, counts it, and removes a failed message's media file if it is still
+    /// there (a message refused before its send).
     fn finish(&self, message: &MessageRecord, outcome: Result<String, String>) {
         let event = match outcome {
             Ok(wa_id) => {

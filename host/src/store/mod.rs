@@ -1,7 +1,9 @@
 //! Storage: the only module that writes SQL. One SQLite file in WAL mode with
-//! `synchronous=FULL`; one writing thread with group commit ([`writer`]), a small pool of
-//! read-only connections for queries, and migrations applied at start.
+//! `synchronous=FULL`; one writing thread with group commit ([`writer`]), WAL checkpoints on a
+//! thread of their own ([`checkpoint`]), a small pool of read-only connections for queries, and
+//! migrations applied at start.
 
+mod checkpoint;
 mod contacts;
 mod inbound;
 mod journal;
@@ -102,6 +104,7 @@ struct Inner {
     path: PathBuf,
     session: String,
     writer: Writer,
+    _checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     /// Messages not yet in a final state (queued or sending), kept so status reads need no COUNT.
     pending: AtomicI64,
@@ -117,7 +120,7 @@ impl Store {
         let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
-             PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY;",
+             PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
         )
         .context("setting database pragmas")?;
         migrate(&mut conn).context("migrating the database")?;
@@ -131,6 +134,8 @@ impl Store {
                 path: path.to_path_buf(),
                 session: DEFAULT_SESSION.to_string(),
                 writer: Writer::start(conn).context("starting the database writer")?,
+                _checkpointer: checkpoint::Checkpointer::start(path, checkpoint::EVERY, checkpoint::RESTART_AT)
+                    .context("starting the WAL checkpointer")?,
                 readers: Mutex::new(Vec::new()),
                 pending: AtomicI64::new(pending),
             }),
@@ -206,6 +211,19 @@ impl Store {
         if pool.len() < MAX_IDLE_READERS {
             pool.push(conn);
         }
+    }
+}
+
+/// Bytes SQLite holds right now in this process (page caches, statements, schemas of every
+/// connection), and the most it has held since the start.
+pub fn sqlite_memory() -> (i64, i64) {
+    // SAFETY: both read SQLite's global allocation counters; they take no pointers and are
+    // thread-safe in every threading mode.
+    unsafe {
+        (
+            rusqlite::ffi::sqlite3_memory_used(),
+            rusqlite::ffi::sqlite3_memory_highwater(0),
+        )
     }
 }
 

@@ -229,6 +229,17 @@ async fn concurrent_writes_share_commits_and_all_land() {
 }
 
 #[tokio::test]
+async fn commits_never_checkpoint_the_wal_themselves() {
+    // The checkpointer thread does it, so no commit waits for pages copied and synced.
+    let (_dir, store) = open();
+    let auto: i64 = store
+        .write(|c| c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(auto, 0);
+}
+
+#[tokio::test]
 async fn listing_puts_the_queue_first_then_history_newest_first() {
     let (_dir, store) = open();
     let items = (0..6).map(|i| text("15551234567", &format!("m{i}"))).collect();

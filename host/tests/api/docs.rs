@@ -259,6 +259,17 @@ async fn health_and_metrics_need_no_key() {
     for metric in ["wapi_http_requests_total", "wapi_queue_depth"] {
         assert!(text.lines().any(|l| l.starts_with(metric)), "no {metric} in\n{text}");
     }
+    // SQLite's own memory, which the process's RSS includes: an open store holds some.
+    let sqlite = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    let (used, peak) = (
+        sqlite("wapi_sqlite_memory_bytes"),
+        sqlite("wapi_sqlite_memory_peak_bytes"),
+    );
+    assert!(used > 0.0 && peak >= used, "{used} / {peak}");
     // Requests are counted by route (the matched pattern) and status.
     let healthz = r#"route="/healthz",method="GET",status="200""#;
     assert!(

@@ -3,6 +3,7 @@
 //! up through `WAPI_SOAK=1` (more kills, more generated cases). Prints one table, writes
 //! `target/soak/latest.json`, and fails when a figure misses its target.
 
+mod disk;
 mod load;
 
 use std::path::PathBuf;
