@@ -46,6 +46,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema7.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
+/// SQLite's page cache per connection, in KiB (`PRAGMA cache_size` takes it negative), bounded
+/// below SQLite's 2 MiB default. The writer's cache keeps the b-trees' upper levels and right
+/// edges, where new rows land: a few hundred pages at most. A reader's cache is emptied whenever
+/// the database changed since its last query (WAL), so it holds one query's pages.
+const WRITER_CACHE_KIB: u32 = 1024;
+const READER_CACHE_KIB: u32 = 512;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -123,6 +129,7 @@ impl Store {
              PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
         )
         .context("setting database pragmas")?;
+        conn.pragma_update(None, "cache_size", -i64::from(WRITER_CACHE_KIB))?;
         migrate(&mut conn).context("migrating the database")?;
         let pending: i64 = conn.query_row(
             "SELECT COUNT(*) FROM messages WHERE session = ?1 AND status IN ('queued', 'sending')",
@@ -202,7 +209,9 @@ impl Store {
             &self.inner.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
-        conn.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+        conn.execute_batch(&format!(
+            "PRAGMA busy_timeout=5000; PRAGMA query_only=ON; PRAGMA cache_size=-{READER_CACHE_KIB};"
+        ))?;
         Ok(conn)
     }
 

@@ -240,6 +240,15 @@ async fn commits_never_checkpoint_the_wal_themselves() {
 }
 
 #[tokio::test]
+async fn every_connection_has_a_bounded_page_cache() {
+    let (_dir, store) = open();
+    let cache = |c: &rusqlite::Connection| c.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0));
+    let writer = store.write(move |c| cache(c)).await.unwrap();
+    let reader = store.read(move |c| cache(c)).await.unwrap();
+    assert_eq!((writer, reader), (-1024, -512), "KiB, as PRAGMA cache_size gives them");
+}
+
+#[tokio::test]
 async fn listing_puts_the_queue_first_then_history_newest_first() {
     let (_dir, store) = open();
     let items = (0..6).map(|i| text("15551234567", &format!("m{i}"))).collect();

@@ -1,8 +1,10 @@
 //! The soak's load run: mixed traffic at fixed rates for many minutes against one release wapi
 //! (simulator, millisecond gaps so the queue drains as it fills), measured minute by minute —
 //! answers, unexpected errors, p99 per kind of request — while the process's RSS is sampled.
-//! It passes when nothing unexpected failed, every minute's p99 stays near the run's usual one,
-//! RSS after the warm-up minute drifts by at most 5 %, and every accepted message was sent.
+//! The first minutes warm up (the database grows from empty, SQLite's caches and the thread
+//! pools fill); the measured minutes after them pass when nothing unexpected failed, every
+//! minute's p99 stays near the usual one, RSS drifts by at most 5 %, and every accepted message
+//! was sent.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,16 +15,12 @@ use serde_json::{Value, json};
 
 use crate::bench::http;
 use crate::bench::load::{self, Measured, Request};
-use crate::bench::report::{Report, mb};
-use crate::bench::server::{Instance, Running, rss_of};
+use crate::bench::report::Report;
+use crate::bench::server::{Instance, Running};
 use crate::paths;
 
 use super::disk::{self, Probe, Syncs};
-
-/// How often the server's RSS is read.
-const RSS_EVERY: Duration = Duration::from_secs(2);
-/// The RSS of the last minute may differ from the second minute's by at most this share.
-const MAX_DRIFT: f64 = 0.05;
+use super::memory::{Sample, memory, spawn_sampler, sqlite_memory};
 /// A minute's p99 may be at most this many times the median minute's (per kind of request).
 const MAX_P99_SWING: f64 = 3.0;
 /// How long the queue may take to drain once the load stops.
@@ -101,14 +99,36 @@ fn streams(base: &str, key: &str) -> Vec<Stream> {
     ]
 }
 
-/// Runs the mix for `minutes` one-minute slices (every stream's oha in parallel), then checks.
+/// The measured minutes of a run, numbered from its start (the warm-up ones come first).
+#[derive(Clone, Copy)]
+pub struct Span {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl Span {
+    pub fn len(self) -> usize {
+        self.last + 1 - self.first
+    }
+
+    fn minutes(self) -> std::ops::RangeInclusive<usize> {
+        self.first..=self.last
+    }
+}
+
+/// Runs the mix for `warmup` then `minutes` one-minute slices (every stream's oha in parallel),
+/// then checks the measured ones.
 pub fn run(
     binary: &std::path::Path,
     oha: &std::path::Path,
     scratch: &std::path::Path,
-    minutes: usize,
+    (warmup, minutes): (usize, usize),
     report: &mut Report,
 ) -> Result<()> {
+    let span = Span {
+        first: warmup + 1,
+        last: warmup + minutes,
+    };
     let dir = scratch.join("load");
     std::fs::create_dir_all(&dir)?;
     let mut instance = Instance::new(binary, &dir)?;
@@ -117,7 +137,7 @@ pub fn run(
     let base = format!("http://{}", server.addr);
     let streams = streams(&base, &instance.key);
     println!(
-        "xtask soak: load, {minutes} min of {} at fixed rates against {base}",
+        "xtask soak: load, {warmup} min of warm-up then {minutes} measured of {} at fixed rates against {base}",
         streams
             .iter()
             .map(|s| format!("{} {}/s", s.name, s.rate))
@@ -133,18 +153,18 @@ pub fn run(
 
     let mut slices = Vec::new();
     let mut failure = None;
-    // SQLite's own memory after the warm-up minute and at the end (read from /metrics only then:
-    // a scrape also folds the recorder's histograms, which the run must see growing if they do).
+    // SQLite's own memory at the start and the end of the measured minutes.
     let mut sqlite = Vec::new();
-    for minute in 1..=minutes {
+    for minute in 1..=span.last {
         match one_minute(oha, &streams, minute) {
             Ok(mut done) => {
-                if minute == 2.min(minutes) || minute == minutes {
+                if minute + 1 == span.first || minute == span.last {
                     sqlite.extend(sqlite_memory(server.addr).map(|bytes| (minute, bytes)));
                 }
+                let phase = if minute < span.first { " (warm-up)" } else { "" };
                 for slice in &done {
                     println!(
-                        "xtask soak: minute {minute:>2} {:<28} {:>6} answers, {} non-2xx, {} errors, p50 {:.2} ms, p99 {:.2} ms",
+                        "xtask soak: minute {minute:>2}{phase} {:<28} {:>6} answers, {} non-2xx, {} errors, p50 {:.2} ms, p99 {:.2} ms",
                         slice.stream,
                         slice.measured.answers,
                         slice.measured.non_2xx,
@@ -169,8 +189,8 @@ pub fn run(
     }
     let samples = rss.lock().expect("rss samples").clone();
     let drained = drain(&server, &instance.key)?;
-    judge(&streams, &slices, &syncs, minutes, report);
-    memory(&samples, &sqlite, minutes, report);
+    judge(&streams, &slices, &syncs, span, report);
+    memory(&samples, &sqlite, span, report);
     settle(&slices, drained, report);
     let stopped = server.stop()?;
     // The gateway logs a write group that took 100 ms or more: what a stall in the write p99 was.
@@ -234,41 +254,6 @@ fn one_minute(oha: &std::path::Path, streams: &[Stream], minute: usize) -> Resul
     })
 }
 
-/// One reading of the server's RSS.
-#[derive(Clone, Copy)]
-struct Sample {
-    at: Duration,
-    rss: u64,
-}
-
-fn spawn_sampler(
-    pid: u32,
-    began: Instant,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok(rss) = rss_of(pid) {
-                samples.lock().expect("rss samples").push(Sample {
-                    at: began.elapsed(),
-                    rss,
-                });
-            }
-            std::thread::sleep(RSS_EVERY);
-        }
-    })
-}
-
-/// `wapi_sqlite_memory_bytes` from the server's `/metrics`.
-fn sqlite_memory(addr: std::net::SocketAddr) -> Option<u64> {
-    let answer = http::send(addr, "GET", "/metrics", &[], "").ok()?;
-    answer.body.lines().find_map(|line| {
-        let value = line.strip_prefix("wapi_sqlite_memory_bytes ")?;
-        value.trim().parse::<f64>().ok().map(|v| v as u64)
-    })
-}
-
 /// What the gateway says once the load stopped and its queue drained.
 struct Drained {
     took: Duration,
@@ -300,16 +285,6 @@ fn drain(server: &Running, key: &str) -> Result<Drained> {
     }
 }
 
-/// Mean RSS of the samples taken within `[from, to)`.
-fn mean_rss(samples: &[Sample], from: Duration, to: Duration) -> Option<f64> {
-    let window: Vec<u64> = samples
-        .iter()
-        .filter(|s| s.at >= from && s.at < to)
-        .map(|s| s.rss)
-        .collect();
-    (!window.is_empty()).then(|| window.iter().sum::<u64>() as f64 / window.len() as f64)
-}
-
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -319,11 +294,15 @@ fn median(values: &mut [f64]) -> f64 {
 /// stall is listed with it and not judged: a durable write waits for its sync, and no gateway is
 /// steadier than the disk under it. If the disk stalled in most minutes, nothing is judged fair
 /// and the check fails.
-fn judge(streams: &[Stream], slices: &[Slice], syncs: &Syncs, minutes: usize, report: &mut Report) {
+fn judge(streams: &[Stream], slices: &[Slice], syncs: &Syncs, span: Span, report: &mut Report) {
+    // Errors count in every minute, the warm-up's too.
     let total: u64 = slices.iter().map(|s| s.measured.answers).sum();
     let unexpected: u64 = slices.iter().map(|s| s.measured.non_2xx + s.measured.errors).sum();
     report.check(
-        &format!("soak: {minutes} min mixed load, unexpected errors (non-2xx + failed requests) of {total}"),
+        &format!(
+            "soak: {} min mixed load, unexpected errors (non-2xx + failed requests) of {total}",
+            span.last
+        ),
         unexpected.to_string(),
         "0",
         unexpected == 0,
@@ -344,13 +323,12 @@ fn judge(streams: &[Stream], slices: &[Slice], syncs: &Syncs, minutes: usize, re
         );
     }
 
-    // Minute 1 warms connections, caches and the allocator; steadiness is read from minute 2 on.
-    let first = 2.min(minutes);
-    let stalled: Vec<(usize, Duration)> = (first..=minutes)
+    let stalled: Vec<(usize, Duration)> = span
+        .minutes()
         .filter_map(|m| syncs.worst_in(m).filter(|w| *w >= disk::STALL).map(|w| (m, w)))
         .collect();
     let judged = |m: usize| !stalled.iter().any(|(s, _)| *s == m);
-    let judgeable = (first..=minutes).filter(|m| judged(*m)).count();
+    let judgeable = span.minutes().filter(|m| judged(*m)).count();
     report.info(
         &format!(
             "soak: minutes in which the disk's sync stalled (≥ {} ms)",
@@ -373,13 +351,13 @@ fn judge(streams: &[Stream], slices: &[Slice], syncs: &Syncs, minutes: usize, re
                 .find(|s| s.stream == stream.name && s.minute == m)
                 .map(|s| s.measured.p99_ms)
         };
-        let mut p99: Vec<f64> = (first..=minutes).filter(|m| judged(*m)).filter_map(of_stream).collect();
-        let all: Vec<f64> = (first..=minutes).filter_map(of_stream).collect();
+        let mut p99: Vec<f64> = span.minutes().filter(|m| judged(*m)).filter_map(of_stream).collect();
+        let all: Vec<f64> = span.minutes().filter_map(of_stream).collect();
         if all.is_empty() {
             continue;
         }
         let raw_worst = all.iter().copied().fold(0.0, f64::max);
-        if p99.len() * 2 < (minutes + 1 - first) || p99.is_empty() {
+        if p99.len() * 2 < span.len() || p99.is_empty() {
             report.check(
                 &format!("soak: {} p99 per minute at {}/s", stream.name, stream.rate),
                 format!("worst {raw_worst:.2} ms; only {judgeable} minutes without a disk stall"),
@@ -406,59 +384,6 @@ fn judge(streams: &[Stream], slices: &[Slice], syncs: &Syncs, minutes: usize, re
             worst <= MAX_P99_SWING * usual,
         );
     }
-}
-
-/// RSS drift after the warm-up minute, and how much of the RSS SQLite holds.
-fn memory(samples: &[Sample], sqlite: &[(usize, u64)], minutes: usize, report: &mut Report) {
-    let minute = Duration::from_secs(60);
-    let last = minutes as u32;
-    let second = mean_rss(samples, minute, 2 * minute);
-    let final_minute = mean_rss(samples, (last - 1) * minute, last * minute);
-    let peak = samples.iter().map(|s| s.rss).max().unwrap_or(0);
-    let first = samples.first().map(|s| s.rss).unwrap_or(0);
-    report.info("soak: RSS at start / peak", format!("{} / {}", mb(first), mb(peak)));
-    match (second, final_minute) {
-        (Some(second), Some(final_minute)) if minutes >= 3 => {
-            let drift = (final_minute - second) / second;
-            report.check(
-                "soak: RSS drift, mean of the last minute vs the second",
-                format!(
-                    "{:+.1} % ({} → {})",
-                    drift * 100.0,
-                    mb(second as u64),
-                    mb(final_minute as u64)
-                ),
-                "≤ 5 %",
-                drift.abs() <= MAX_DRIFT,
-            );
-        }
-        _ => report.note("soak: too few minutes for an RSS drift figure (3 at least)".into()),
-    }
-    // How the second half moved: a leak keeps growing there, caches that fill as the database
-    // grows flatten out.
-    let half = (last / 2).max(2);
-    if let (Some(middle), Some(final_minute)) = (mean_rss(samples, (half - 1) * minute, half * minute), final_minute)
-        && last >= 4
-    {
-        report.info(
-            &format!("soak: RSS drift over the second half, minute {half} to minute {last}"),
-            format!("{:+.1} %", (final_minute - middle) / middle * 100.0),
-        );
-    }
-    if let [(from, before), .., (to, after)] = sqlite {
-        report.info(
-            &format!("soak: SQLite's own memory (its caches grow with the database), end of minute {from} → {to}"),
-            format!("{} → {}", mb(*before), mb(*after)),
-        );
-    }
-    report.raw.insert(
-        "soak_rss".into(),
-        samples
-            .iter()
-            .map(|s| json!([s.at.as_secs_f64(), s.rss]))
-            .collect::<Vec<_>>()
-            .into(),
-    );
 }
 
 /// Every acknowledged message was sent once the load stopped.

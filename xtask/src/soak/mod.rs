@@ -1,10 +1,12 @@
-//! `cargo xtask soak`: the long reliability suites, too slow for `cargo xtask test` — ten minutes of
+//! `cargo xtask soak`: the long reliability suites, too slow for `cargo xtask test` — three minutes
+//! of warm-up and ten measured minutes of
 //! mixed load at fixed rates (`load.rs`), then the crash and fuzzing suites of `tests/e2e/` scaled
 //! up through `WAPI_SOAK=1` (more kills, more generated cases). Prints one table, writes
 //! `target/soak/latest.json`, and fails when a figure misses its target.
 
 mod disk;
 mod load;
+mod memory;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -17,20 +19,29 @@ use crate::plugins;
 use crate::prereqs;
 use crate::test;
 
-const USAGE: &str = "usage: cargo xtask soak [--minutes N] [load|suites]";
+const USAGE: &str = "usage: cargo xtask soak [--minutes N] [--warmup N] [load|suites]";
+/// Minutes of load before the measured ones: the database grows from empty, caches fill.
+const WARMUP: usize = 3;
 
 /// The `tests/e2e` suites that read `WAPI_SOAK` and run longer under it.
 const LONG_SUITES: [&str; 2] = ["crash::", "fuzz::"];
 
-/// `cargo xtask soak [--minutes N] [load|suites]`: both parts by default.
+/// `cargo xtask soak [--minutes N] [--warmup N] [load|suites]`: both parts by default.
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
-    let mut minutes = 10;
+    let (mut minutes, mut warmup) = (10, WARMUP);
     let mut parts = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--minutes" => {
                 minutes = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n >= 1)
+                    .context(USAGE)?;
+            }
+            "--warmup" => {
+                warmup = args
                     .next()
                     .and_then(|n| n.parse().ok())
                     .filter(|n| *n >= 1)
@@ -46,7 +57,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
     let mut report = Report::default();
     let mut failed = Vec::new();
     if wants("load")
-        && let Err(err) = load_part(minutes, &mut report)
+        && let Err(err) = load_part((warmup, minutes), &mut report)
     {
         report.note(format!("the load run stopped early: {err:#}"));
         failed.push("load");
@@ -96,7 +107,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
 
 /// Builds the release binary, makes sure oha is installed, runs the load in a scratch folder
 /// (kept when the run fails).
-fn load_part(minutes: usize, report: &mut Report) -> Result<()> {
+fn load_part(minutes: (usize, usize), report: &mut Report) -> Result<()> {
     prereqs::ensure_one(&bench::OHA)?;
     let oha: PathBuf = paths::find_program("oha").context("oha is not on PATH after installing it")?;
     let binary = bench::build_wapi()?;
