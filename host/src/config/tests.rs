@@ -88,6 +88,8 @@ fn durations_and_sizes_read_like_people_write_them() {
 }
 
 #[test]
+// figment's `Jail` closure must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 fn environment_and_dotenv_override_the_file() {
     Jail::expect_with(|jail| {
         jail.create_file(

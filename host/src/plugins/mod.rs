@@ -8,6 +8,7 @@
 //! file that fails to load never replaces the version that works.
 
 mod bindings;
+mod cache;
 mod events;
 mod hooks;
 mod host_api;
@@ -325,6 +326,29 @@ impl Plugins {
                     Some(Err(error)) => entry.error = Some(error),
                 }
             });
+        }
+        self.prune_cache().await;
+    }
+
+    /// Drops cached artifacts that nothing loaded has used for a day (see `cache::prune`).
+    async fn prune_cache(&self) {
+        let engine = &self.inner.runtime.engine;
+        let in_use: Vec<String> = self
+            .inner
+            .registry
+            .load()
+            .entries
+            .values()
+            .filter_map(|e| e.active.as_ref())
+            .map(|loaded| cache::prefix(engine, &loaded.hash))
+            .collect();
+        let dir = self.inner.config.cache_dir.clone();
+        let now = std::time::SystemTime::now();
+        match tokio::task::spawn_blocking(move || cache::prune(&dir, &in_use, now)).await {
+            Ok((0, _)) | Err(_) => {}
+            Ok((files, bytes)) => {
+                tracing::info!(files, bytes, "removed cached plugins nothing loaded has used for a day")
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Gateway, ON_WHATSAPP, example_plugin};
+use crate::support::{Gateway, ON_WHATSAPP, eventually, example_plugin};
 
 async fn send(gw: &Gateway, body: serde_json::Value) -> crate::support::Answer {
     gw.admin(Method::POST, "/api/messages").json(&body).send().await
@@ -233,5 +233,82 @@ async fn the_webhook_forwarder_is_refused_a_private_target_without_allow_private
     .await;
     let failed = gw.admin(Method::GET, "/api/webhooks/failed").send().await.expect(200);
     assert_eq!(failed.data()["items"], json!([]), "a refused delivery is never stored");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_cache_keeps_what_is_loaded_and_drops_what_nothing_used_for_a_day() {
+    let cache = tempfile::tempdir().unwrap();
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(25 * 3600);
+    let age = |path: &std::path::Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(day_ago)
+            .unwrap()
+    };
+    let stale = [
+        // An older version's artifact, the pre-digest format, a write a crash left behind.
+        format!(
+            "{}-0123456789abcdef-0123456789abcdef0123456789abcdef.cwasm",
+            "0".repeat(64)
+        ),
+        format!("{}-0123456789abcdef.cwasm", "1".repeat(64)),
+        ".4242.77.tmp".to_string(),
+    ];
+    for name in &stale {
+        std::fs::write(cache.path().join(name), vec![0u8; 4096]).unwrap();
+        age(&cache.path().join(name));
+    }
+    std::fs::write(cache.path().join("README"), "not ours").unwrap();
+    let quoted = format!("{:?}", cache.path().display().to_string());
+    let gw = Gateway::with_plugins(
+        &[("recipient-filter", example_plugin("recipient-filter"))],
+        &[("plugins.cache_dir", &quoted), ("plugins.debounce", r#""20ms""#)],
+    )
+    .await;
+    let artifacts = || {
+        let mut names: Vec<String> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let hash_of = |list: &crate::support::Answer, name: &str| -> String {
+        list.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["hash"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);
+    let filter = hash_of(&list, "recipient-filter");
+    let after_start = artifacts();
+    assert_eq!(after_start.len(), 2, "{after_start:?}");
+    assert_eq!(after_start[0], "README");
+    assert!(after_start[1].starts_with(&filter), "{after_start:?}");
+
+    // The loaded plugin's artifact, however old, stays when the next rescan prunes.
+    age(&cache.path().join(&after_start[1]));
+    gw.install_plugin("template", &example_plugin("template"));
+    let template = eventually("the template plugin loaded", || async {
+        let list = gw.admin(Method::GET, "/api/plugins").send().await;
+        Some(hash_of(&list, "template")).filter(|h| !h.is_empty())
+    })
+    .await;
+    let now = eventually("the template's artifact cached", || async {
+        let names = artifacts();
+        names.iter().any(|n| n.starts_with(&template)).then_some(names)
+    })
+    .await;
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert!(
+        now.contains(&after_start[1]),
+        "the loaded filter's artifact went: {now:?}"
+    );
     gw.stop().await;
 }

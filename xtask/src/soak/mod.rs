@@ -1,7 +1,7 @@
-//! `cargo xtask soak`: the long reliability suites, too slow for `cargo xtask test` — three minutes
-//! of warm-up and ten measured minutes of
-//! mixed load at fixed rates (`load.rs`), then the crash and fuzzing suites of `tests/e2e/` scaled
-//! up through `WAPI_SOAK=1` (more kills, more generated cases). Prints one table, writes
+//! `cargo xtask soak`: the long reliability suites, too slow for `cargo xtask test` — mixed load at
+//! fixed rates, three minutes of warm-up then ten measured (`load.rs`, with the disk's own sync
+//! latency probed beside it, `disk.rs`, and memory read, `memory.rs`), then the crash and fuzzing
+//! suites of `tests/e2e/` scaled up through `WAPI_SOAK=1` (more kills, more generated cases). Prints one table, writes
 //! `target/soak/latest.json`, and fails when a figure misses its target.
 
 mod disk;
@@ -19,16 +19,19 @@ use crate::plugins;
 use crate::prereqs;
 use crate::test;
 
-const USAGE: &str = "usage: cargo xtask soak [--minutes N] [--warmup N] [load|suites]";
+const USAGE: &str = "usage: cargo xtask soak [--minutes N] [--warmup N] [--dir PATH] [load|suites]";
 /// Minutes of load before the measured ones: the database grows from empty, caches fill.
 const WARMUP: usize = 3;
 
 /// The `tests/e2e` suites that read `WAPI_SOAK` and run longer under it.
 const LONG_SUITES: [&str; 2] = ["crash::", "fuzz::"];
 
-/// `cargo xtask soak [--minutes N] [--warmup N] [load|suites]`: both parts by default.
+/// `cargo xtask soak [--minutes N] [--warmup N] [--dir PATH] [load|suites]`: both parts by
+/// default. `--dir` puts the load run's server folder (database, log) under PATH instead of the
+/// system's temporary folder: on a tmpfs it shows wapi's own steadiness without the disk's sync.
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
     let (mut minutes, mut warmup) = (10, WARMUP);
+    let mut dir = std::env::temp_dir();
     let mut parts = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -47,6 +50,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
                     .filter(|n| *n >= 1)
                     .context(USAGE)?;
             }
+            "--dir" => dir = args.next().map(PathBuf::from).context(USAGE)?,
             "load" | "suites" => parts.push(arg),
             _ => bail!(USAGE),
         }
@@ -57,7 +61,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
     let mut report = Report::default();
     let mut failed = Vec::new();
     if wants("load")
-        && let Err(err) = load_part((warmup, minutes), &mut report)
+        && let Err(err) = load_part((warmup, minutes), &dir, &mut report)
     {
         report.note(format!("the load run stopped early: {err:#}"));
         failed.push("load");
@@ -107,14 +111,18 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
 
 /// Builds the release binary, makes sure oha is installed, runs the load in a scratch folder
 /// (kept when the run fails).
-fn load_part(minutes: (usize, usize), report: &mut Report) -> Result<()> {
+fn load_part(minutes: (usize, usize), dir: &std::path::Path, report: &mut Report) -> Result<()> {
     prereqs::ensure_one(&bench::OHA)?;
     let oha: PathBuf = paths::find_program("oha").context("oha is not on PATH after installing it")?;
     let binary = bench::build_wapi()?;
     let scratch = tempfile::Builder::new()
         .prefix("wapi-soak-")
-        .tempdir()
-        .context("creating a scratch folder")?;
+        .tempdir_in(dir)
+        .with_context(|| format!("creating a scratch folder in {}", dir.display()))?;
+    report.info(
+        "soak: the server's folder, and its filesystem",
+        format!("{} ({})", scratch.path().display(), filesystem_of(scratch.path())),
+    );
     let outcome = load::run(&binary, &oha, scratch.path(), minutes, report);
     if outcome.is_err() {
         let kept = scratch.keep();
@@ -124,4 +132,19 @@ fn load_part(minutes: (usize, usize), report: &mut Report) -> Result<()> {
         ));
     }
     outcome
+}
+
+/// The type of the filesystem holding `path` (the longest mount point above it in /proc/mounts).
+fn filesystem_of(path: &std::path::Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (point, kind) = (fields.nth(1)?, fields.next()?);
+            path.starts_with(point).then(|| (point.len(), kind.to_string()))
+        })
+        .max()
+        .map_or_else(|| "unknown".into(), |(_, kind)| kind)
 }
