@@ -9,6 +9,10 @@
 //! write in it is answered with an error, so nothing is acknowledged that is not on disk.
 //! (Savepoints per write would isolate failures, at two more statements per write on the
 //! hottest path; profiles showed them.)
+//!
+//! No write waits longer than [`BUSY_TIMEOUT`] for a lock another process holds: a group's
+//! `BEGIN IMMEDIATE` waits only what is left of its oldest write's budget, so the writes that
+//! queued behind a group that timed out fail with it instead of waiting a second timeout.
 
 use std::sync::mpsc as std_mpsc;
 
@@ -19,6 +23,8 @@ use super::StoreError;
 
 /// How many waiting writes one transaction takes at most.
 const MAX_GROUP: usize = 512;
+/// The longest a write waits for another process's lock before it fails as busy.
+pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Answers a write once its group's fate is known.
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -28,13 +34,13 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (Completion, Option<StoreError
 
 #[derive(Clone)]
 pub(super) struct Writer {
-    jobs: std_mpsc::Sender<Job>,
+    jobs: std_mpsc::Sender<(Job, std::time::Instant)>,
 }
 
 impl Writer {
     /// Starts the writer thread; it ends when every `Writer` handle is dropped.
     pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
-        let (jobs, rx) = std_mpsc::channel::<Job>();
+        let (jobs, rx) = std_mpsc::channel::<(Job, std::time::Instant)>();
         std::thread::Builder::new()
             .name("wapi-store-writer".into())
             .spawn(move || run(conn, rx))?;
@@ -64,7 +70,9 @@ impl Writer {
             });
             (done, failed)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send((job, std::time::Instant::now()))
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -72,14 +80,22 @@ impl Writer {
 /// A write group taking this long (statements, commit and its sync) is logged.
 const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(100);
 
-fn run(mut conn: Connection, rx: std_mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn run(mut conn: Connection, rx: std_mpsc::Receiver<(Job, std::time::Instant)>) {
+    while let Ok((first, oldest)) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(job) => group.push(job),
+                Ok((job, _)) => group.push(job),
                 Err(_) => break,
             }
+        }
+        // The first write is the oldest (the channel is FIFO): the lock wait is what its budget
+        // has left (at least a moment, so a free lock is still taken).
+        let budget = BUSY_TIMEOUT
+            .saturating_sub(oldest.elapsed())
+            .max(std::time::Duration::from_millis(1));
+        if let Err(e) = conn.busy_timeout(budget) {
+            tracing::warn!(error = %e, "could not set the write's lock timeout");
         }
         let (writes, began) = (group.len(), std::time::Instant::now());
         let (completions, outcome) = commit_group(&mut conn, group);

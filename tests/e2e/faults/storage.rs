@@ -298,8 +298,9 @@ async fn a_database_locked_by_another_process_delays_or_refuses_sends_and_then_a
         "the sends could not have been stored while the lock was held: {longest_wait:?}"
     );
 
-    // A lock longer than twice the busy timeout: the write groups that meet it fail after the
-    // timeout, and their sends are refused with STORAGE_BUSY — no 500, no hang.
+    // A lock longer than twice the busy timeout: the sends that meet it are refused with
+    // STORAGE_BUSY once the timeout is spent — no 500, no hang, and no send waits a second
+    // timeout behind a group that failed before it.
     let hold = 2 * BUSY + Duration::from_secs(1);
     let mut locker = lock_database(&db, hold).await;
     let refused = burst(&gw, 6, "during a long lock").await;
@@ -320,7 +321,7 @@ async fn a_database_locked_by_another_process_delays_or_refuses_sends_and_then_a
             resp.body
         );
         assert!(
-            *took >= BUSY - Duration::from_millis(500) && *took <= 2 * BUSY + Duration::from_secs(1),
+            *took >= BUSY - Duration::from_millis(500) && *took <= BUSY + Duration::from_secs(1),
             "a refusal came after {took:?}"
         );
     }
