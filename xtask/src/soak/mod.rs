@@ -36,20 +36,8 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--minutes" => {
-                minutes = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| *n >= 1)
-                    .context(USAGE)?;
-            }
-            "--warmup" => {
-                warmup = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| *n >= 1)
-                    .context(USAGE)?;
-            }
+            "--minutes" => minutes = count(args.next())?,
+            "--warmup" => warmup = count(args.next())?,
             "--dir" => dir = args.next().map(PathBuf::from).context(USAGE)?,
             "load" | "suites" => parts.push(arg),
             _ => bail!(USAGE),
@@ -132,6 +120,11 @@ fn load_part(minutes: (usize, usize), dir: &std::path::Path, report: &mut Report
         ));
     }
     outcome
+}
+
+/// A count of minutes given after an option: a whole number, 1 or more.
+fn count(value: Option<String>) -> Result<usize> {
+    value.and_then(|n| n.parse().ok()).filter(|n| *n >= 1).context(USAGE)
 }
 
 /// The type of the filesystem holding `path` (the longest mount point above it in /proc/mounts).
