@@ -2,10 +2,11 @@
 //!
 //! SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages: that one
 //! commit copies every page back into the database file and syncs it, and every write waiting
-//! behind it in the group commit waits as long (the soak measured 100–900 ms stalls in the write
-//! p99 while reads stayed flat). So the writing connection has `wal_autocheckpoint=0`, and this
-//! thread, on a connection of its own, runs a PASSIVE checkpoint every second: it copies what no
-//! reader still needs without taking the write lock, so commits go on while it syncs.
+//! behind it in the group commit waits as long — on top of the commit's own sync, which is the
+//! disk's and which nothing above the disk removes. So the writing connection has
+//! `wal_autocheckpoint=0`, and this thread, on a connection of its own, runs a PASSIVE checkpoint
+//! every second: it copies what no reader still needs without taking the write lock, so commits
+//! go on while it syncs.
 //!
 //! A PASSIVE checkpoint never makes the next write start the WAL over, though: under steady reads
 //! some reader always holds a snapshot, and the soak saw the WAL grow to 23 MB in six minutes. So
@@ -34,7 +35,7 @@ pub(super) struct Checkpointer {
     _stop: std_mpsc::Sender<()>,
 }
 
-/// What one PASSIVE checkpoint did, in WAL frames (pages).
+/// What one checkpoint did, in WAL frames (pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Checkpointed {
     /// Frames in the WAL.
