@@ -197,15 +197,7 @@ async fn every_operation_answers_as_documented_to_generated_requests() {
 
 /// How many operations (method and path) the served document describes.
 async fn documented_operations(gw: &Gateway) -> u64 {
-    let doc: Value = gw
-        .client()
-        .get(gw.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("GET /api/openapi.json")
-        .json()
-        .await
-        .expect("the document is JSON");
+    let doc = gw.openapi().await;
     let methods = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
     let paths = doc["paths"].as_object().expect("paths");
     paths

@@ -126,6 +126,18 @@ impl Gateway {
         &self.client
     }
 
+    /// The served OpenAPI document (no key needed).
+    pub async fn openapi(&self) -> Value {
+        self.client
+            .get(self.url("/api/openapi.json"))
+            .send()
+            .await
+            .expect("GET /api/openapi.json")
+            .json()
+            .await
+            .expect("the document is JSON")
+    }
+
     /// The admin key (the fixed one, or the one the first start wrote to `admin-key.txt`).
     pub fn key(&self) -> &str {
         &self.key

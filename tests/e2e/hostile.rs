@@ -364,27 +364,17 @@ async fn huge_and_numerous_headers_get_431_or_a_clean_close() {
     let fine = exchange(&gw, &head("GET", "/api/status", &[&padded(16 * 1024)])).await;
     assert_eq!(fine.expect("an answer").status, 200);
 
+    let numbered = |n: usize| {
+        let lines: Vec<String> = (0..n).map(|i| format!("X-H{i}: v")).collect();
+        head(
+            "GET",
+            "/api/status",
+            &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
     let one_mb = exchange(&gw, &head("GET", "/api/status", &[&padded(MB)])).await;
-    let many: Vec<String> = (0..5_000).map(|i| format!("X-H{i}: v")).collect();
-    let many = exchange(
-        &gw,
-        &head(
-            "GET",
-            "/api/status",
-            &many.iter().map(String::as_str).collect::<Vec<_>>(),
-        ),
-    )
-    .await;
-    let over: Vec<String> = (0..101).map(|i| format!("X-H{i}: v")).collect();
-    let over = exchange(
-        &gw,
-        &head(
-            "GET",
-            "/api/status",
-            &over.iter().map(String::as_str).collect::<Vec<_>>(),
-        ),
-    )
-    .await;
+    let many = exchange(&gw, &numbered(5_000)).await;
+    let over = exchange(&gw, &numbered(101)).await;
     for (case, answer) in [
         ("a 1 MB header", one_mb),
         ("5,000 headers", many),

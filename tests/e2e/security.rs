@@ -203,15 +203,7 @@ async fn a_user_key_reaches_no_admin_operation_and_sees_no_other_key() {
     let gw = Gateway::start(Setup::new()).await;
     let user = api_key(&gw, "just-a-user").await;
     let admin_id = &gw.key()[5..13];
-    let doc: Value = gw
-        .client()
-        .get(gw.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let doc = gw.openapi().await;
     let mut admin_ops = vec![(Method::POST, "/api/simulator".to_string())];
     let mut user_ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {

@@ -184,6 +184,7 @@ impl Sender {
                 .mark_failed(head.id, Status::Queued, reason.into(), now_ms())
                 .await?
             {
+                remove_media(&head);
                 self.finish(&head, Err(reason.into()));
             }
             return Ok(());
@@ -199,6 +200,7 @@ impl Sender {
                         .mark_failed(head.id, Status::Queued, "not_on_whatsapp".into(), now_ms())
                         .await?
                     {
+                        remove_media(&head);
                         self.finish(&head, Err("not_on_whatsapp".into()));
                     }
                     return Ok(());
@@ -331,8 +333,7 @@ impl Sender {
         }
     }
 
-    /// Publishes the outcome, counts it, and removes a failed message's media file if it is still
-    /// there (a message refused before its send).
+    /// Publishes the outcome and counts it.
     fn finish(&self, message: &MessageRecord, outcome: Result<String, String>) {
         let event = match outcome {
             Ok(wa_id) => {
@@ -347,7 +348,6 @@ impl Sender {
             }
         };
         self.deps.events.publish(event);
-        remove_media(message);
     }
 }
 
