@@ -5,8 +5,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
 use crate::events::GatewayEvent;
+use crate::gateway::Gateway;
 use crate::http::ApiError;
 use crate::plugins::{Hook, Outgoing, TemplateOutcome};
 use crate::send::{Content, PhoneNumber, SendRequest, ValidatedSend};
@@ -38,7 +38,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> [u8; 32] {
 /// Checks a text send and runs it through the template and filter hooks; `prefix` names the
 /// place of the body in the request (`""` or `items[3].`).
 pub async fn compose_text(
-    app: &App,
+    app: &Gateway,
     req: &SendRequest,
     key_name: &str,
     prefix: &str,
@@ -79,7 +79,7 @@ pub async fn compose_text(
 }
 
 /// Runs a media send (its caption) through the template and filter hooks.
-pub async fn compose_media(app: &App, send: ValidatedSend, key_name: &str) -> Result<ValidatedSend, ApiError> {
+pub async fn compose_media(app: &Gateway, send: ValidatedSend, key_name: &str) -> Result<ValidatedSend, ApiError> {
     let Content::Media { kind, file, caption } = send.content else {
         return Ok(send);
     };
@@ -117,7 +117,7 @@ pub async fn compose_media(app: &App, send: ValidatedSend, key_name: &str) -> Re
 }
 
 /// Runs sends through the gate, the number check and the queue; results keep the items' order.
-pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<Vec<ItemResult>, ApiError> {
+pub async fn accept(app: &Gateway, key_id: &str, items: Vec<EnqueueItem>) -> Result<Vec<ItemResult>, ApiError> {
     let status = app.session_status();
     if status.gate() == Gate::Unlinked {
         let why = status.last_error.unwrap_or_else(|| "no linked session".into());
@@ -173,7 +173,7 @@ pub async fn accept(app: &App, key_id: &str, items: Vec<EnqueueItem>) -> Result<
 
 /// Asks WhatsApp (through the cache) about every phone number; a failed check refuses nothing:
 /// the sender checks again before sending.
-async fn refuse_unknown_numbers(app: &App, items: &[EnqueueItem], results: &mut [Option<ItemResult>]) {
+async fn refuse_unknown_numbers(app: &Gateway, items: &[EnqueueItem], results: &mut [Option<ItemResult>]) {
     let phones: Vec<PhoneNumber> = items.iter().filter_map(|i| i.send.to.phone().cloned()).collect();
     if phones.is_empty() {
         return;

@@ -1,5 +1,6 @@
 //! Wiring: opens the store, starts the WhatsApp session, the sender and the HTTP server, and
-//! stops them in order. [`App`] is the cheap-clone handle every handler receives.
+//! stops them in order. It builds the [`Gateway`] handle every handler receives; nothing below
+//! imports this module.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -15,96 +16,16 @@ use crate::auth::{self, ApiKey};
 use crate::clock::Clock;
 use crate::config::{Backend, Config};
 use crate::events::{Events, GatewayEvent};
+use crate::gateway::{Gateway, Parts};
 use crate::inbox::GatewayInbox;
 use crate::limits::RateLimits;
 use crate::plugins::{Deliveries, Plugins};
-use crate::queue::{self, SenderDeps, SenderHandle};
-use crate::send::Validator;
+use crate::queue::{self, SenderDeps};
 use crate::store::{Role, Store};
 use crate::webhooks::Webhooks;
 use crate::whatsapp::simulator::Simulator;
 use crate::whatsapp::web::Web;
-use crate::whatsapp::{NumberVerifier, Session, SessionState, SessionStatus};
-
-#[derive(Clone)]
-pub struct App {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    config: Config,
-    clock: Clock,
-    store: Store,
-    session: Session,
-    simulator: Option<Arc<Simulator>>,
-    verifier: Arc<NumberVerifier>,
-    limits: RateLimits,
-    events: Events,
-    sender: SenderHandle,
-    webhooks: Webhooks,
-    plugins: Plugins,
-    metrics: PrometheusHandle,
-    shutdown: CancellationToken,
-}
-
-impl App {
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-    pub fn clock(&self) -> &Clock {
-        &self.inner.clock
-    }
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-    pub fn session_status(&self) -> SessionStatus {
-        self.inner.session.status().borrow().clone()
-    }
-    pub fn session(&self) -> &Session {
-        &self.inner.session
-    }
-    pub fn simulator(&self) -> Option<&Simulator> {
-        self.inner.simulator.as_deref()
-    }
-    pub fn backend_name(&self) -> &'static str {
-        match self.inner.config.backend {
-            Backend::Web => "web",
-            Backend::Simulator(_) => "simulator",
-        }
-    }
-    pub fn verifier(&self) -> &NumberVerifier {
-        &self.inner.verifier
-    }
-    pub fn limits(&self) -> &RateLimits {
-        &self.inner.limits
-    }
-    pub fn events(&self) -> &Events {
-        &self.inner.events
-    }
-    pub fn sender(&self) -> &SenderHandle {
-        &self.inner.sender
-    }
-    /// Webhook delivery: plugins ask for deliveries here; the admin API lists and retries them.
-    pub fn webhooks(&self) -> &Webhooks {
-        &self.inner.webhooks
-    }
-    /// The loaded plugins and their hooks.
-    pub fn plugins(&self) -> &Plugins {
-        &self.inner.plugins
-    }
-    pub fn metrics(&self) -> &PrometheusHandle {
-        &self.inner.metrics
-    }
-    /// Cancelled when the gateway starts to stop: long waits in handlers end with it.
-    pub fn shutdown(&self) -> &CancellationToken {
-        &self.inner.shutdown
-    }
-    pub fn validator(&self) -> Validator {
-        Validator {
-            max_text: self.inner.config.limits.max_text,
-        }
-    }
-}
+use crate::whatsapp::{NumberVerifier, Session, SessionState};
 
 /// How the gateway was started, besides its configuration.
 #[derive(Debug, Default)]
@@ -117,7 +38,7 @@ pub struct StartOptions {
 
 /// A started gateway: its address, its handle, and what to stop.
 pub struct Running {
-    pub app: App,
+    pub app: Gateway,
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -133,7 +54,7 @@ impl Running {
         if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
             tracing::warn!("some tasks did not stop within 15s");
         }
-        self.app.inner.session.shutdown().await;
+        self.app.session().shutdown().await;
     }
 }
 
@@ -203,23 +124,21 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     );
     // Loaded before the first request is served: a filter must never be missing for a moment.
     let plugins = Plugins::start(&config.plugins, store.clone(), clock, Arc::new(webhooks.clone())).await?;
-    let app = App {
-        inner: Arc::new(Inner {
-            limits: RateLimits::new(&config.limits),
-            config,
-            clock,
-            store,
-            session,
-            simulator,
-            verifier,
-            events,
-            sender,
-            webhooks,
-            plugins,
-            metrics: metrics_handle(),
-            shutdown: shutdown.clone(),
-        }),
-    };
+    let app = Gateway::new(Parts {
+        limits: RateLimits::new(&config.limits),
+        config,
+        clock,
+        store,
+        session,
+        simulator,
+        verifier,
+        events,
+        sender,
+        webhooks,
+        plugins,
+        metrics: metrics_handle(),
+        shutdown: shutdown.clone(),
+    });
     let router = crate::http::router(app.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, backend = app.backend_name(), "listening on {scheme}://{addr}");
@@ -302,8 +221,8 @@ fn write_secret_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Turns session changes into events and log lines.
-async fn watch_session(app: App, shutdown: CancellationToken) {
-    let mut status = app.inner.session.status();
+async fn watch_session(app: Gateway, shutdown: CancellationToken) {
+    let mut status = app.session().status();
     let mut shown: Option<(SessionState, Option<String>)> = None;
     let mut drawn: Option<String> = None;
     loop {
@@ -353,7 +272,7 @@ fn show_qr_in_terminal(code: &str) {
 }
 
 /// Now and then: forget idle rate-limit state and expired idempotency keys.
-async fn housekeeping(app: App, shutdown: CancellationToken) {
+async fn housekeeping(app: Gateway, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tokio::select! {
@@ -372,7 +291,7 @@ async fn housekeeping(app: App, shutdown: CancellationToken) {
 /// How often the recorder folds recorded histogram samples into its summaries.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The process-wide Prometheus recorder (installed once, shared by every App in a process), with
+/// The process-wide Prometheus recorder (installed once, shared by every gateway in a process), with
 /// its upkeep thread: a histogram keeps every recorded sample until upkeep or a scrape folds them
 /// in, so a gateway nobody scrapes would otherwise grow by 8 bytes a request, forever.
 fn metrics_handle() -> PrometheusHandle {

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod events;
+pub mod gateway;
 pub mod http;
 pub mod inbox;
 pub mod limits;

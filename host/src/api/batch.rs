@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::dto::MessageDto;
 use super::messages::text_fingerprint;
 use crate::accept::{ItemResult, accept, compose_text};
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok};
 use crate::send::{FieldError, SendRequest};
 use crate::store::{EnqueueItem, IdemClaim};
@@ -97,7 +97,7 @@ impl BatchItemResult {
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn batch(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     Sender(principal): Sender,
     headers: HeaderMap,
     JsonBody(req): JsonBody<BatchRequest>,
@@ -158,7 +158,7 @@ pub async fn batch(
 }
 
 async fn validate_item(
-    app: &App,
+    app: &Gateway,
     key_name: &str,
     index: usize,
     item: BatchItem,

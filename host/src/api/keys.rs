@@ -7,8 +7,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::dto::{CreatedKeyDto, KeyDto};
-use crate::app::App;
 use crate::auth::create_key;
+use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok};
 use crate::send::FieldError;
 use crate::store::{RevokeOutcome, Role};
@@ -37,7 +37,7 @@ pub struct CreateKeyRequest {
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(State(app): State<App>, _admin: Admin) -> Result<Response, ApiError> {
+pub async fn list(State(app): State<Gateway>, _admin: Admin) -> Result<Response, ApiError> {
     let keys = app.store().list_keys().await?;
     Ok(ok(keys.iter().map(KeyDto::from_row).collect::<Vec<_>>()).into_response())
 }
@@ -55,7 +55,7 @@ pub async fn list(State(app): State<App>, _admin: Admin) -> Result<Response, Api
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn create(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     Admin(admin): Admin,
     JsonBody(req): JsonBody<CreateKeyRequest>,
 ) -> Result<Response, ApiError> {
@@ -91,7 +91,11 @@ pub async fn create(
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn revoke(State(app): State<App>, Admin(admin): Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn revoke(
+    State(app): State<Gateway>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     match app.store().revoke_key(&id, app.clock().now_ms()).await? {
         RevokeOutcome::Revoked(row) => {
             tracing::info!(key = %row.id, by = %admin.key_id, "key revoked");

@@ -14,9 +14,9 @@ use tokio::io::AsyncWriteExt;
 use super::dto::MessageDto;
 use super::messages::{answer, may_wait};
 use crate::accept::{ItemResult, accept, compose_media, fingerprint};
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key};
-use crate::send::{Content, FieldError, MediaFile, MessageKind, ValidatedSend};
+use crate::send::{Content, FieldError, MediaFile, MediaKind, ValidatedSend};
 use crate::store::{EnqueueItem, IdemClaim};
 
 /// Text fields (`to`, `caption`) are small; anything longer is refused.
@@ -59,7 +59,11 @@ pub struct MediaUpload {
         (status = 503, description = "No linked WhatsApp session (WHATSAPP_NOT_CONNECTED), or the database cannot take the write: disk full (STORAGE_FULL) or locked by another process (STORAGE_BUSY)", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn send_media(State(app): State<App>, Sender(principal): Sender, req: Request) -> Result<Response, ApiError> {
+pub async fn send_media(
+    State(app): State<Gateway>,
+    Sender(principal): Sender,
+    req: Request,
+) -> Result<Response, ApiError> {
     let idem = idempotency_key(req.headers())?;
     let multipart = Multipart::from_request(req, &())
         .await
@@ -132,7 +136,7 @@ impl Upload {
     }
 }
 
-async fn read_upload(app: &App, mut multipart: Multipart) -> Result<Upload, ApiError> {
+async fn read_upload(app: &Gateway, mut multipart: Multipart) -> Result<Upload, ApiError> {
     let mut upload = Upload {
         to: None,
         caption: None,
@@ -177,7 +181,7 @@ async fn text_field(mut field: Field<'_>, name: &str) -> Result<String, ApiError
 }
 
 /// Streams the file to the media folder, hashing it on the way; 413 past the cap.
-async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 32]), ApiError> {
+async fn save_file(app: &Gateway, mut field: Field<'_>) -> Result<(MediaFile, [u8; 32]), ApiError> {
     let limit = app.config().limits.max_upload;
     let file_name = sanitize_name(field.file_name().unwrap_or("file"));
     let mime = field
@@ -228,7 +232,7 @@ async fn save_file(app: &App, mut field: Field<'_>) -> Result<(MediaFile, [u8; 3
     ))
 }
 
-fn validate(app: &App, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
+fn validate(app: &Gateway, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
     let validator = app.validator();
     let mut errors = Vec::new();
     let to = validator.recipient(upload.to.as_deref(), "to", &mut errors);
@@ -241,7 +245,7 @@ fn validate(app: &App, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), Api
     }
     match (to, &upload.file) {
         (Some(to), Some((file, hash))) if errors.is_empty() => {
-            let kind = MessageKind::from_mime(&file.mime);
+            let kind = MediaKind::from_mime(&file.mime);
             Ok((
                 ValidatedSend {
                     to,

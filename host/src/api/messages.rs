@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::dto::{MessageDto, MessagePage};
 use crate::accept::{ItemResult, accept, compose_text, fingerprint};
-use crate::app::App;
 use crate::events::GatewayEvent;
+use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok, query_pairs};
 use crate::queue::remove_media;
 use crate::send::{FieldError, SendRequest};
@@ -43,7 +43,7 @@ use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRec
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn send(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     Sender(principal): Sender,
     headers: HeaderMap,
     JsonBody(req): JsonBody<SendRequest>,
@@ -69,7 +69,7 @@ pub async fn send(
 /// The answer to a single send (text or media): wait for `sent` when it is soon, keep the first
 /// answer for idempotent replays, or replay / refuse.
 pub(super) async fn answer(
-    app: &App,
+    app: &Gateway,
     key_id: &str,
     claim: Option<&IdemClaim>,
     result: ItemResult,
@@ -132,7 +132,7 @@ pub fn replay(message: &MessageRecord, first: Option<String>) -> Response {
 
 /// Whether a send arriving now could go out within `sync_wait`: the queue is empty and the
 /// sender may start within that time. Only then does a request listen for its outcome.
-pub(super) fn may_wait(app: &App) -> bool {
+pub(super) fn may_wait(app: &Gateway) -> bool {
     let wait = app.config().antiban.sync_wait;
     !wait.is_zero()
         && app.session_status().gate() == crate::whatsapp::Gate::Open
@@ -147,7 +147,7 @@ pub(super) fn may_wait(app: &App) -> bool {
 /// Waits up to `sync_wait` for the message to be sent when [`may_wait`] said so (and it is still
 /// the only one queued); otherwise answers at once with `queued`.
 async fn wait_for_send(
-    app: &App,
+    app: &Gateway,
     message: MessageRecord,
     events: Option<broadcast::Receiver<GatewayEvent>>,
 ) -> Result<MessageRecord, ApiError> {
@@ -189,7 +189,11 @@ async fn wait_for_send(
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(State(app): State<App>, _caller: Reader, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<Gateway>,
+    _caller: Reader,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let filter = parse_list_query(query.as_deref())?;
     let page = app.store().list(filter).await?;
     let items = page.items.iter().map(MessageDto::from_record).collect();
@@ -252,7 +256,7 @@ fn message_id(text: &str) -> Result<i64, ApiError> {
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<Gateway>, _caller: Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = message_id(&id)?;
     let (message, history) = app
         .store()
@@ -274,7 +278,7 @@ pub async fn get(State(app): State<App>, _caller: Reader, Path(id): Path<String>
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn cancel(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     Reader(principal): Reader,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -22,10 +22,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-use crate::app::App;
+use crate::gateway::Gateway;
 
 /// Every route. Unknown routes and wrong methods get the envelope from the edge.
-pub fn routes(app: &App) -> Router<App> {
+pub fn routes(app: &Gateway) -> Router<Gateway> {
     let limits = &app.config().limits;
     let media_limit = usize::try_from(limits.max_upload)
         .unwrap_or(usize::MAX)

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Sender, ok};
 use crate::send::{FieldError, PhoneNumber};
 use crate::whatsapp::{Gate, WaError};
@@ -46,7 +46,7 @@ const MAX_NUMBERS: usize = 500;
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn check(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     _caller: Sender,
     JsonBody(req): JsonBody<CheckRequest>,
 ) -> Result<Response, ApiError> {

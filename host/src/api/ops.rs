@@ -5,15 +5,15 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::ok;
 
 /// Alive and answering; the session state is informative (a logged-out gateway is still up).
-pub async fn healthz(State(app): State<App>) -> Response {
+pub async fn healthz(State(app): State<Gateway>) -> Response {
     ok(json!({ "status": "ok", "session": app.session_status().state })).into_response()
 }
 
-pub async fn metrics(State(app): State<App>) -> Response {
+pub async fn metrics(State(app): State<Gateway>) -> Response {
     metrics::gauge!("wapi_queue_depth").set(app.store().pending() as f64);
     let (sqlite, sqlite_peak) = crate::store::sqlite_memory();
     metrics::gauge!("wapi_sqlite_memory_bytes").set(sqlite as f64);

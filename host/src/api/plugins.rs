@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, ok};
 use crate::plugins::PluginView;
 
@@ -17,6 +17,6 @@ use crate::plugins::PluginView;
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn list(State(app): State<App>, _admin: Admin) -> Result<Response, ApiError> {
+pub async fn list(State(app): State<Gateway>, _admin: Admin) -> Result<Response, ApiError> {
     Ok(ok(app.plugins().list()).into_response())
 }

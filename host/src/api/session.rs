@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::qr;
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok, query_pairs};
 use crate::send::{FieldError, PhoneNumber};
 use crate::whatsapp::{SessionState, WaError};
@@ -43,7 +43,11 @@ pub struct QrDto {
         (status = 503, description = "This backend cannot link", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn qr_code(State(app): State<App>, _admin: Admin, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn qr_code(
+    State(app): State<Gateway>,
+    _admin: Admin,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let format = parse_format(query.as_deref())?;
     let code = app.session().qr_code().await.map_err(session_error)?;
     let state = app.session_status().state;
@@ -139,7 +143,7 @@ pub struct PairDto {
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn pair(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     Admin(admin): Admin,
     JsonBody(req): JsonBody<PairRequest>,
 ) -> Result<Response, ApiError> {
@@ -166,7 +170,7 @@ pub struct LogoutDto {
         (status = 503, description = "This backend cannot link", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn logout(State(app): State<App>, Admin(admin): Admin) -> Result<Response, ApiError> {
+pub async fn logout(State(app): State<Gateway>, Admin(admin): Admin) -> Result<Response, ApiError> {
     app.session().logout().await.map_err(session_error)?;
     tracing::warn!(by = %admin.key_id, "logged out of WhatsApp");
     Ok(ok(LogoutDto {

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, JsonBody, ok};
 use crate::whatsapp::simulator::SimAction;
 
@@ -16,7 +16,7 @@ pub struct SimRequest {
 }
 
 pub async fn act(
-    State(app): State<App>,
+    State(app): State<Gateway>,
     _admin: Admin,
     JsonBody(req): JsonBody<SimRequest>,
 ) -> Result<Response, ApiError> {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Reader, ok};
 use crate::store::Role;
 use crate::whatsapp::SessionState;
@@ -98,7 +98,7 @@ pub struct AntiBanDto {
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn status(State(app): State<App>, Reader(caller): Reader) -> Result<Response, ApiError> {
+pub async fn status(State(app): State<Gateway>, Reader(caller): Reader) -> Result<Response, ApiError> {
     let session = app.session_status();
     let clock = app.clock();
     let counts = app.store().daily_counts(clock.today().to_string()).await?;

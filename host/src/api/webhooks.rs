@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::App;
 use crate::clock::rfc3339_ms;
+use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, ok, query_pairs};
 use crate::send::FieldError;
 use crate::store::{DeliveryRecord, RetryOutcome, valid_delivery_cursor};
@@ -87,7 +87,11 @@ pub struct DeliveryPageDto {
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn failed(State(app): State<App>, _admin: Admin, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn failed(
+    State(app): State<Gateway>,
+    _admin: Admin,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let (cursor, limit) = parse_page_query(query.as_deref())?;
     let page = app.webhooks().failed(cursor.as_deref(), limit).await?;
     Ok(ok(DeliveryPageDto {
@@ -132,7 +136,11 @@ fn parse_page_query(query: Option<&str>) -> Result<(Option<String>, u32), ApiErr
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn retry(State(app): State<App>, Admin(admin): Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn retry(
+    State(app): State<Gateway>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     match app.webhooks().retry_failed(&id).await? {
         RetryOutcome::Retried(d) => {
             tracing::info!(delivery = %d.id, by = %admin.key_id, "webhook retry asked for");
@@ -157,7 +165,7 @@ pub async fn retry(State(app): State<App>, Admin(admin): Admin, Path(id): Path<S
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn delivery(State(app): State<App>, _admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delivery(State(app): State<Gateway>, _admin: Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
     let Some(d) = app.webhooks().delivery(&id).await? else {
         return Err(ApiError::NotFound(format!("no webhook delivery with id {id:?}")));
     };

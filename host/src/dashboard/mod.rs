@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
+use crate::gateway::Gateway;
 
 /// What the page may load: only its own files, the API on the same origin, and images it makes
 /// itself (the QR code as a `blob:` URL). No inline script or style, no framing.
@@ -91,7 +91,7 @@ static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// `/` (the page) and `/dashboard/*` (what it loads).
-pub fn routes() -> Router<App> {
+pub fn routes() -> Router<Gateway> {
     Router::new()
         .route(
             "/",

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::app::App;
 use crate::auth::{self, AuthError, Principal};
+use crate::gateway::Gateway;
 use crate::limits::{Budget, RateInfo};
 use crate::send::FieldError;
 
@@ -32,11 +32,11 @@ pub struct Admin(pub Principal);
 
 impl<S: Send + Sync> FromRequestParts<S> for Reader
 where
-    App: FromRef<S>,
+    Gateway: FromRef<S>,
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &App::from_ref(state), Budget::Read, false)
+        authorize(parts, &Gateway::from_ref(state), Budget::Read, false)
             .await
             .map(Self)
     }
@@ -44,11 +44,11 @@ where
 
 impl<S: Send + Sync> FromRequestParts<S> for Sender
 where
-    App: FromRef<S>,
+    Gateway: FromRef<S>,
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &App::from_ref(state), Budget::Send, false)
+        authorize(parts, &Gateway::from_ref(state), Budget::Send, false)
             .await
             .map(Self)
     }
@@ -56,11 +56,11 @@ where
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin
 where
-    App: FromRef<S>,
+    Gateway: FromRef<S>,
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        authorize(parts, &App::from_ref(state), Budget::Read, true)
+        authorize(parts, &Gateway::from_ref(state), Budget::Read, true)
             .await
             .map(Self)
     }
@@ -68,7 +68,7 @@ where
 
 /// Authenticates (401 costs nothing), checks the role (403 costs nothing), then charges the
 /// budget (429 when spent).
-async fn authorize(parts: &Parts, app: &App, budget: Budget, admin: bool) -> Result<Principal, ApiError> {
+async fn authorize(parts: &Parts, app: &Gateway, budget: Budget, admin: bool) -> Result<Principal, ApiError> {
     let presented = presented_key(&parts.headers)?;
     let (principal, row) = auth::authenticate(app.store(), &presented).await.map_err(|e| match e {
         AuthError::Invalid => ApiError::Unauthorized("invalid or revoked API key".into()),

@@ -14,11 +14,11 @@ pub use serve::{Transport, serve, tls_acceptor};
 use axum::Router;
 use axum::http::StatusCode;
 
-use crate::app::App;
+use crate::gateway::Gateway;
 
 /// The whole HTTP surface: routes, CORS when configured, and the edge around all of them (so
 /// preflight answers get a request id too).
-pub fn router(app: App) -> Router {
+pub fn router(app: Gateway) -> Router {
     let mut routes = crate::api::routes(&app).fallback(|| async { StatusCode::NOT_FOUND });
     if let Some(cors) = cors(&app.config().server.cors_origins) {
         routes = routes.layer(cors);

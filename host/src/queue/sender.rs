@@ -19,7 +19,7 @@ use super::policy::{self, Decision, Input, Pacer, Pause};
 use crate::clock::Clock;
 use crate::config::AntiBan;
 use crate::events::{Events, GatewayEvent};
-use crate::send::{Content, MediaFile, MessageKind, Recipient};
+use crate::send::{Content, MediaFile, Recipient};
 use crate::store::{MessageRecord, Status, Store, StoreError};
 use crate::whatsapp::{NumberVerifier, Outgoing, Session, SessionStatus, WaError};
 
@@ -365,16 +365,18 @@ pub fn remove_media(message: &MessageRecord) {
 fn outgoing_parts(m: &MessageRecord) -> Option<(Recipient, Content)> {
     let to = Recipient::parse(&m.recipient).ok()?;
     let content = match m.kind {
-        MessageKind::Text => Content::Text(m.body.clone()?),
-        kind => Content::Media {
-            kind,
-            file: MediaFile {
-                path: m.media_path.clone()?.into(),
-                mime: m.media_mime.clone().unwrap_or_default(),
-                file_name: m.media_name.clone().unwrap_or_default(),
-                size: m.media_size.unwrap_or(0).max(0) as u64,
+        kind => match kind.media() {
+            None => Content::Text(m.body.clone()?),
+            Some(kind) => Content::Media {
+                kind,
+                file: MediaFile {
+                    path: m.media_path.clone()?.into(),
+                    mime: m.media_mime.clone().unwrap_or_default(),
+                    file_name: m.media_name.clone().unwrap_or_default(),
+                    size: m.media_size.unwrap_or(0).max(0) as u64,
+                },
+                caption: m.body.clone(),
             },
-            caption: m.body.clone(),
         },
     };
     Some((to, content))

@@ -41,6 +41,28 @@ impl MessageKind {
         })
     }
 
+    /// The media kind of a stored message; `None` for text.
+    pub fn media(self) -> Option<MediaKind> {
+        Some(match self {
+            Self::Text => return None,
+            Self::Image => MediaKind::Image,
+            Self::Document => MediaKind::Document,
+            Self::Audio => MediaKind::Audio,
+            Self::Video => MediaKind::Video,
+        })
+    }
+}
+
+/// The kinds a media message can have: a media send can never be text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Document,
+    Audio,
+    Video,
+}
+
+impl MediaKind {
     /// The media kind WhatsApp shows for a MIME type; anything unknown travels as a document.
     pub fn from_mime(mime: &str) -> Self {
         let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -49,6 +71,21 @@ impl MessageKind {
             Some("audio") => Self::Audio,
             Some("video") => Self::Video,
             _ => Self::Document,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        MessageKind::from(self).as_str()
+    }
+}
+
+impl From<MediaKind> for MessageKind {
+    fn from(kind: MediaKind) -> Self {
+        match kind {
+            MediaKind::Image => Self::Image,
+            MediaKind::Document => Self::Document,
+            MediaKind::Audio => Self::Audio,
+            MediaKind::Video => Self::Video,
         }
     }
 }
@@ -66,7 +103,7 @@ pub struct MediaFile {
 pub enum Content {
     Text(String),
     Media {
-        kind: MessageKind,
+        kind: MediaKind,
         file: MediaFile,
         caption: Option<String>,
     },
@@ -76,7 +113,7 @@ impl Content {
     pub fn kind(&self) -> MessageKind {
         match self {
             Self::Text(_) => MessageKind::Text,
-            Self::Media { kind, .. } => *kind,
+            Self::Media { kind, .. } => (*kind).into(),
         }
     }
 

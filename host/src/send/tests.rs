@@ -35,13 +35,13 @@ fn recipients_refuse_what_whatsapp_cannot_route() {
 
 #[test]
 fn media_kind_follows_the_mime_type() {
-    assert_eq!(MessageKind::from_mime("image/png"), MessageKind::Image);
-    assert_eq!(MessageKind::from_mime("IMAGE/JPEG; q=1"), MessageKind::Image);
-    assert_eq!(MessageKind::from_mime("image/svg+xml"), MessageKind::Document);
-    assert_eq!(MessageKind::from_mime("audio/ogg; codecs=opus"), MessageKind::Audio);
-    assert_eq!(MessageKind::from_mime("video/mp4"), MessageKind::Video);
-    assert_eq!(MessageKind::from_mime("application/pdf"), MessageKind::Document);
-    assert_eq!(MessageKind::from_mime(""), MessageKind::Document);
+    assert_eq!(MediaKind::from_mime("image/png"), MediaKind::Image);
+    assert_eq!(MediaKind::from_mime("IMAGE/JPEG; q=1"), MediaKind::Image);
+    assert_eq!(MediaKind::from_mime("image/svg+xml"), MediaKind::Document);
+    assert_eq!(MediaKind::from_mime("audio/ogg; codecs=opus"), MediaKind::Audio);
+    assert_eq!(MediaKind::from_mime("video/mp4"), MediaKind::Video);
+    assert_eq!(MediaKind::from_mime("application/pdf"), MediaKind::Document);
+    assert_eq!(MediaKind::from_mime(""), MediaKind::Document);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use whatsapp_rust::prelude::*;
 
 use super::{Inbox, Incoming, NumberCheck, Outgoing, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
 use crate::clock::Clock;
-use crate::send::{Content, MessageKind, PhoneNumber, Recipient};
+use crate::send::{Content, MediaKind, PhoneNumber, Recipient};
 use events::Next;
 
 /// How long a fresh client may try before the session reports `reconnecting` with the reason.
@@ -264,13 +264,13 @@ pub fn jid(to: &Recipient) -> Result<Jid, WaError> {
 }
 
 /// The media category WhatsApp encrypts and uploads under.
-pub fn media_type(kind: MessageKind) -> whatsapp_rust::wacore::download::MediaType {
+pub fn media_type(kind: MediaKind) -> whatsapp_rust::wacore::download::MediaType {
     use whatsapp_rust::wacore::download::MediaType;
     match kind {
-        MessageKind::Image => MediaType::Image,
-        MessageKind::Video => MediaType::Video,
-        MessageKind::Audio => MediaType::Audio,
-        MessageKind::Document | MessageKind::Text => MediaType::Document,
+        MediaKind::Image => MediaType::Image,
+        MediaKind::Video => MediaType::Video,
+        MediaKind::Audio => MediaType::Audio,
+        MediaKind::Document => MediaType::Document,
     }
 }
 
@@ -296,7 +296,7 @@ async fn message_for(client: &Client, content: &Content) -> Result<wa::Message, 
         .map_err(|e| WaError::SendFailed(format!("uploading the media: {e}")))?;
     let mimetype = Some(file.mime.clone());
     Ok(match kind {
-        MessageKind::Image => media::image_message(
+        MediaKind::Image => media::image_message(
             upload,
             ImageOptions {
                 caption,
@@ -304,7 +304,7 @@ async fn message_for(client: &Client, content: &Content) -> Result<wa::Message, 
                 ..Default::default()
             },
         ),
-        MessageKind::Video => media::video_message(
+        MediaKind::Video => media::video_message(
             upload,
             VideoOptions {
                 caption,
@@ -312,14 +312,14 @@ async fn message_for(client: &Client, content: &Content) -> Result<wa::Message, 
                 ..Default::default()
             },
         ),
-        MessageKind::Audio => media::audio_message(
+        MediaKind::Audio => media::audio_message(
             upload,
             AudioOptions {
                 mimetype,
                 ..Default::default()
             },
         ),
-        MessageKind::Document | MessageKind::Text => media::document_message(
+        MediaKind::Document => media::document_message(
             upload,
             DocumentOptions {
                 mimetype,

@@ -9,7 +9,7 @@ use whatsapp_rust::wacore::types::events as ev;
 
 use super::events::{Effect, Next, effect};
 use super::{jid, media_type};
-use crate::send::{MessageKind, Recipient};
+use crate::send::{MediaKind, Recipient};
 use crate::whatsapp::{Gate, SessionState, SessionStatus};
 
 #[test]
@@ -22,10 +22,10 @@ fn recipients_become_jids() {
 
 #[test]
 fn media_kinds_upload_under_their_category() {
-    assert!(matches!(media_type(MessageKind::Image), MediaType::Image));
-    assert!(matches!(media_type(MessageKind::Video), MediaType::Video));
-    assert!(matches!(media_type(MessageKind::Audio), MediaType::Audio));
-    assert!(matches!(media_type(MessageKind::Document), MediaType::Document));
+    assert!(matches!(media_type(MediaKind::Image), MediaType::Image));
+    assert!(matches!(media_type(MediaKind::Video), MediaType::Video));
+    assert!(matches!(media_type(MediaKind::Audio), MediaType::Audio));
+    assert!(matches!(media_type(MediaKind::Document), MediaType::Document));
 }
 
 #[test]
