@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::Acceptor;
 use crate::auth::{self, ApiKey};
 use crate::clock::Clock;
 use crate::config::{Backend, Config};
@@ -21,6 +22,7 @@ use crate::inbox::GatewayInbox;
 use crate::limits::RateLimits;
 use crate::plugins::{Deliveries, Plugins};
 use crate::queue::{self, SenderDeps};
+use crate::send::Validator;
 use crate::store::{Role, Store};
 use crate::webhooks::Webhooks;
 use crate::whatsapp::simulator::Simulator;
@@ -124,7 +126,20 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     );
     // Loaded before the first request is served: a filter must never be missing for a moment.
     let plugins = Plugins::start(&config.plugins, store.clone(), clock, Arc::new(webhooks.clone())).await?;
+    let accept = Acceptor {
+        plugins: plugins.clone(),
+        validator: Validator::new(config.limits.max_text),
+        session: session.clone(),
+        verifier: verifier.clone(),
+        store: store.clone(),
+        events: events.clone(),
+        sender: sender.clone(),
+        clock,
+        verify_numbers: config.antiban.verify_numbers,
+        daily_limit: config.antiban.daily_limit,
+    };
     let app = Gateway::new(Parts {
+        accept,
         limits: RateLimits::new(&config.limits),
         config,
         clock,
@@ -139,7 +154,8 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         metrics: metrics_handle(),
         shutdown: shutdown.clone(),
     });
-    let router = crate::http::router(app.clone());
+    let routes = crate::api::routes(&app).merge(crate::dashboard::routes());
+    let router = crate::http::router(routes, app.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, backend = app.backend_name(), "listening on {scheme}://{addr}");
     app.plugins()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::Acceptor;
 use crate::clock::Clock;
 use crate::config::{Backend, Config};
 use crate::events::Events;
@@ -37,6 +38,7 @@ pub struct Parts {
     pub sender: SenderHandle,
     pub webhooks: Webhooks,
     pub plugins: Plugins,
+    pub accept: Acceptor,
     pub metrics: PrometheusHandle,
     pub shutdown: CancellationToken,
 }
@@ -97,8 +99,10 @@ impl Gateway {
         &self.inner.shutdown
     }
     pub fn validator(&self) -> Validator {
-        Validator {
-            max_text: self.inner.config.limits.max_text,
-        }
+        self.inner.accept.validator
+    }
+    /// The accepting service: hooks, gate, number check, enqueue.
+    pub fn accept(&self) -> &Acceptor {
+        &self.inner.accept
     }
 }

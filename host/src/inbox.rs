@@ -94,10 +94,12 @@ mod tests {
         inbox.server_ack("unknown", None).await;
         assert!(rx.try_recv().is_err(), "acks of messages that are not ours are ignored");
 
-        let send = crate::send::ValidatedSend {
-            to: crate::send::Recipient::parse("15551234567").unwrap(),
-            content: crate::send::Content::Text("hi".into()),
+        let input = crate::send::TextInput {
+            to: Some("15551234567".into()),
+            text: Some("hi".into()),
+            ..Default::default()
         };
+        let send = crate::send::Validator::new(100).text(&input, "").unwrap();
         let item = crate::store::EnqueueItem { send, idem: None };
         store
             .enqueue("k", vec![item], "2026-11-28".into(), 10, 1)

@@ -1,26 +1,33 @@
 //! wapi: a self-hosted WhatsApp HTTP API gateway.
 //!
-//! Modules in the order a message travels: configuration and time, then HTTP → auth → limits →
-//! validation (`send`) → acceptance → the queue (`store`) → the anti-ban sender (`queue`) →
-//! the WhatsApp session → events → plugins, and the `webhooks` they ask the host to deliver.
-//! `dashboard` serves the page at `/` that calls the API; `app` wires them together.
+//! Modules in the order a message travels: configuration and time; the HTTP layer (`http` the
+//! transport, edge, extractors and envelope; `api` the handlers with their request and response
+//! types; `dashboard` the page that calls them), which reaches the domain through the `gateway`
+//! handle; then the domain — keys and budgets (`auth`, `limits`), validation (`send`), the
+//! plugins' template and filter hooks, acceptance (`accept`), the queue's storage (`store`), the
+//! anti-ban sender (`queue`), the WhatsApp session and what arrives from it (`inbox`), `events`
+//! (which the plugins' events hook reads), and the `webhooks` plugins ask the host to deliver.
+//! `app` builds the domain, hands it to the HTTP layer and runs both; `cli` is the command line.
+//!
+//! Layers import one way: the HTTP layer imports the domain, never the reverse, and nothing
+//! imports `app`.
 
-pub mod accept;
-pub mod api;
-pub mod app;
-pub mod auth;
-pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod dashboard;
-pub mod events;
-pub mod gateway;
+pub mod clock;
 pub mod http;
-pub mod inbox;
+pub mod api;
+pub mod dashboard;
+pub mod gateway;
+pub mod auth;
 pub mod limits;
-pub mod plugins;
-pub mod queue;
 pub mod send;
+pub mod plugins;
+pub mod accept;
 pub mod store;
-pub mod webhooks;
+pub mod queue;
 pub mod whatsapp;
+pub mod inbox;
+pub mod events;
+pub mod webhooks;
+pub mod app;
+pub mod cli;

@@ -10,11 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::MessageDto;
-use super::messages::text_fingerprint;
-use crate::accept::{ItemResult, accept, compose_text};
+use crate::accept::{ItemResult, text_fingerprint};
 use crate::gateway::Gateway;
-use crate::http::{ApiError, Envelope, ErrorCode, ErrorEnvelope, JsonBody, Sender, idempotency_key, ok};
-use crate::send::{FieldError, SendRequest};
+use crate::http::{ApiError, Envelope, ErrorCode, ErrorEnvelope, FieldDetail, JsonBody, Sender, idempotency_key, ok};
+use crate::send::{FieldError, TextInput};
 use crate::store::{EnqueueItem, IdemClaim};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,13 +60,13 @@ pub struct BatchItemResult {
     pub replayed: bool,
     pub error: Option<String>,
     pub code: Option<ErrorCode>,
-    pub details: Option<Vec<FieldError>>,
+    pub details: Option<Vec<FieldDetail>>,
 }
 
 impl BatchItemResult {
     fn refused(index: usize, e: &ApiError) -> Self {
         let details = match e {
-            ApiError::Invalid { details, .. } | ApiError::BadRequest { details, .. } => Some(details.clone()),
+            ApiError::Invalid { details, .. } | ApiError::BadRequest { details, .. } => Some(FieldDetail::all(details)),
             _ => None,
         };
         Self {
@@ -124,7 +123,7 @@ pub async fn batch(
     }
     let mut all_replayed = !pending.is_empty() && indexes.len() == results.len();
     if !pending.is_empty() {
-        let outcomes = accept(&app, &principal.key_id, pending).await?;
+        let outcomes = app.accept().accept(&principal.key_id, pending).await?;
         for (index, outcome) in indexes.into_iter().zip(outcomes) {
             let replayed = matches!(outcome, ItemResult::Replayed { .. });
             all_replayed &= replayed;
@@ -138,7 +137,7 @@ pub async fn batch(
                     code: None,
                     details: None,
                 },
-                ItemResult::Refused(e) => BatchItemResult::refused(index, &e),
+                ItemResult::Refused(e) => BatchItemResult::refused(index, &e.into()),
             });
         }
     }
@@ -179,7 +178,7 @@ async fn validate_item(
             "must be 1 to 255 visible ASCII characters",
         ));
     }
-    let req = SendRequest {
+    let req = TextInput {
         to: item.to,
         text: item.text,
         template: item.template,
@@ -187,13 +186,13 @@ async fn validate_item(
     };
     if !errors.is_empty() {
         // Field errors of the item itself come first; the hooks run only on a well-formed item.
-        let templating = app.plugins().has(crate::plugins::Hook::Template);
+        let templating = app.accept().templating();
         if let Err(more) = app.validator().draft(&req, &prefix, templating) {
             errors.extend(more);
         }
         return Err(ApiError::fields(errors));
     }
-    let send = compose_text(app, &req, key_name, &prefix).await?;
+    let send = app.accept().compose_text(&req, key_name, &prefix).await?;
     let idem = key.map(|key| IdemClaim {
         key,
         fingerprint: text_fingerprint(&req),

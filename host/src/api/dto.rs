@@ -1,11 +1,121 @@
 //! What the API answers with: the JSON shapes of messages, keys and status (serde and OpenAPI
 //! live here, at the edge; the domain types stay plain).
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339_ms;
-use crate::store::{KeyRow, MessageRecord, Role, Status, StatusChange};
+use crate::send::TextInput;
+use crate::store::{self, KeyRow, MessageRecord, StatusChange};
+use crate::whatsapp;
+
+/// The body of `POST /api/messages` and of each batch item.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "to": "923001234567", "text": "Hello from wapi" }))]
+pub struct SendRequest {
+    // The formats are documented by the types named in `value_type` (a doc comment here would
+    // wrap them in an `allOf` with an object). `to` is an `Option` so that a missing one is
+    // reported together with the other bad fields; the document calls it required.
+    #[schema(inline, value_type = RecipientText, required = true)]
+    pub to: Option<String>,
+    #[schema(inline, value_type = MessageText, required = false)]
+    pub text: Option<String>,
+    /// Template name for a templating plugin (refused when none is loaded).
+    pub template: Option<String>,
+    /// Values for the template's placeholders (refused when no templating plugin is loaded).
+    pub vars: Option<BTreeMap<String, String>>,
+}
+
+impl From<SendRequest> for TextInput {
+    fn from(r: SendRequest) -> Self {
+        Self {
+            to: r.to,
+            text: r.text,
+            template: r.template,
+            vars: r.vars,
+        }
+    }
+}
+
+/// Where a message is: `queued` → `sending` → `sent` | `failed`, or `cancelled` while queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl From<store::Status> for Status {
+    fn from(s: store::Status) -> Self {
+        match s {
+            store::Status::Queued => Self::Queued,
+            store::Status::Sending => Self::Sending,
+            store::Status::Sent => Self::Sent,
+            store::Status::Failed => Self::Failed,
+            store::Status::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// A key's role: `admin` (everything) or `user` (send and read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl From<store::Role> for Role {
+    fn from(r: store::Role) -> Self {
+        match r {
+            store::Role::Admin => Self::Admin,
+            store::Role::User => Self::User,
+        }
+    }
+}
+
+impl From<Role> for store::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => Self::Admin,
+            Role::User => Self::User,
+        }
+    }
+}
+
+/// The WhatsApp session's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Starting,
+    WaitingForQr,
+    Pairing,
+    Connected,
+    Reconnecting,
+    LoggedOut,
+    TemporarilyBanned,
+}
+
+impl From<whatsapp::SessionState> for SessionState {
+    fn from(s: whatsapp::SessionState) -> Self {
+        use whatsapp::SessionState as S;
+        match s {
+            S::Starting => Self::Starting,
+            S::WaitingForQr => Self::WaitingForQr,
+            S::Pairing => Self::Pairing,
+            S::Connected => Self::Connected,
+            S::Reconnecting => Self::Reconnecting,
+            S::LoggedOut => Self::LoggedOut,
+            S::TemporarilyBanned => Self::TemporarilyBanned,
+        }
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -67,7 +177,7 @@ impl MessageDto {
                 mime_type: m.media_mime.clone().unwrap_or_default(),
                 size: m.media_size.unwrap_or(0),
             }),
-            status: m.status,
+            status: m.status.into(),
             reason: m.reason.clone(),
             wa_message_id: m.wa_id.clone(),
             created_at: rfc3339_ms(m.created_at),
@@ -86,7 +196,7 @@ impl MessageDto {
             history
                 .iter()
                 .map(|h| HistoryDto {
-                    status: h.status,
+                    status: h.status.into(),
                     at: rfc3339_ms(h.at),
                     detail: h.detail.clone(),
                 })
@@ -126,7 +236,7 @@ impl KeyDto {
             id: k.id.clone(),
             name: k.name.clone(),
             prefix: format!("wapi_{}_", k.id),
-            role: k.role,
+            role: k.role.into(),
             created_at: rfc3339_ms(k.created_at),
             last_used_at: k.last_used_at.map(rfc3339_ms),
             status: if k.revoked_at.is_some() { "revoked" } else { "active" }.into(),
@@ -163,7 +273,3 @@ pub struct PhoneText(#[allow(dead_code)] String);
 #[derive(ToSchema)]
 #[schema(value_type = String, min_length = 1, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$", example = "Hello from wapi")]
 pub struct MessageText(#[allow(dead_code)] String);
-
-pub fn status_is(s: &str) -> Option<Status> {
-    Status::parse(s)
-}

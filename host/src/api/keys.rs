@@ -6,12 +6,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::dto::Role;
 use super::dto::{CreatedKeyDto, KeyDto};
 use crate::auth::create_key;
 use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok};
 use crate::send::FieldError;
-use crate::store::{RevokeOutcome, Role};
+use crate::store::RevokeOutcome;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +67,7 @@ pub async fn create(
             "must be 1 to 100 printable characters",
         )]));
     }
-    let (key, row) = create_key(app.store(), name, req.role, app.clock().now_ms()).await?;
+    let (key, row) = create_key(app.store(), name, req.role.into(), app.clock().now_ms()).await?;
     tracing::info!(key = %row.id, role = row.role.as_str(), by = %admin.key_id, "key created");
     let body = ok(CreatedKeyDto {
         key: KeyDto::from_row(&row),

@@ -13,10 +13,10 @@ use tokio::io::AsyncWriteExt;
 
 use super::dto::MessageDto;
 use super::messages::{answer, may_wait};
-use crate::accept::{ItemResult, accept, compose_media, fingerprint};
+use crate::accept::{ItemResult, media_fingerprint};
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key};
-use crate::send::{Content, FieldError, MediaFile, MediaKind, ValidatedSend};
+use crate::send::{FieldError, MediaFile, ValidatedSend};
 use crate::store::{EnqueueItem, IdemClaim};
 
 /// Text fields (`to`, `caption`) are small; anything longer is refused.
@@ -85,35 +85,25 @@ pub async fn send_media(
     // The fingerprint is of the request as sent, before hooks rewrite the caption.
     let claim = idem.map(|key| IdemClaim {
         key,
-        fingerprint: fingerprint(&[
-            b"media",
-            send.to.as_str().as_bytes(),
-            send.content.body().unwrap_or("").as_bytes(),
-            &file_hash,
-        ]),
+        fingerprint: media_fingerprint(&send, &file_hash),
     });
-    let send = match compose_media(&app, send, &principal.name).await {
+    let send = match app.accept().compose_media(send, &principal.name).await {
         Ok(send) => send,
         Err(e) => {
             upload.discard().await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let events = may_wait(&app).then(|| app.events().subscribe());
-    let result = accept(
-        &app,
-        &principal.key_id,
-        vec![EnqueueItem {
-            send,
-            idem: claim.clone(),
-        }],
-    )
-    .await;
-    let result = match result {
+    let item = EnqueueItem {
+        send,
+        idem: claim.clone(),
+    };
+    let result = match app.accept().accept(&principal.key_id, vec![item]).await {
         Ok(mut results) => results.pop().expect("one result per item"),
         Err(e) => {
             upload.discard().await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     if !matches!(result, ItemResult::Queued(_)) {
@@ -233,33 +223,13 @@ async fn save_file(app: &Gateway, mut field: Field<'_>) -> Result<(MediaFile, [u
 }
 
 fn validate(app: &Gateway, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
-    let validator = app.validator();
-    let mut errors = Vec::new();
-    let to = validator.recipient(upload.to.as_deref(), "to", &mut errors);
-    let caption = match upload.caption.as_deref() {
-        None | Some("") => None,
-        Some(c) => validator.body(c, "caption", &mut errors),
-    };
-    if upload.file.is_none() {
-        errors.push(FieldError::new("file", "is required"));
-    }
-    match (to, &upload.file) {
-        (Some(to), Some((file, hash))) if errors.is_empty() => {
-            let kind = MediaKind::from_mime(&file.mime);
-            Ok((
-                ValidatedSend {
-                    to,
-                    content: Content::Media {
-                        kind,
-                        file: file.clone(),
-                        caption,
-                    },
-                },
-                *hash,
-            ))
-        }
-        _ => Err(ApiError::fields(errors)),
-    }
+    let file = upload.file.as_ref();
+    let send = app
+        .validator()
+        .media(upload.to.as_deref(), upload.caption.as_deref(), file.map(|(f, _)| f))
+        .map_err(ApiError::fields)?;
+    let hash = file.map(|(_, hash)| *hash).expect("validation requires the file");
+    Ok((send, hash))
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {

@@ -7,13 +7,13 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::dto::{MessageDto, MessagePage};
-use crate::accept::{ItemResult, accept, compose_text, fingerprint};
+use super::dto::{MessageDto, MessagePage, SendRequest, Status as StatusDto};
+use crate::accept::{ItemResult, text_fingerprint};
 use crate::events::GatewayEvent;
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok, query_pairs};
 use crate::queue::remove_media;
-use crate::send::{FieldError, SendRequest};
+use crate::send::{FieldError, TextInput};
 use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor};
 
 /// Send a text message.
@@ -49,7 +49,8 @@ pub async fn send(
     JsonBody(req): JsonBody<SendRequest>,
 ) -> Result<Response, ApiError> {
     let idem = idempotency_key(&headers)?;
-    let send = compose_text(&app, &req, &principal.name, "").await?;
+    let req = TextInput::from(req);
+    let send = app.accept().compose_text(&req, &principal.name, "").await?;
     let claim = idem.map(|key| IdemClaim {
         key,
         fingerprint: text_fingerprint(&req),
@@ -59,7 +60,9 @@ pub async fn send(
         send,
         idem: claim.clone(),
     };
-    let result = accept(&app, &principal.key_id, vec![item])
+    let result = app
+        .accept()
+        .accept(&principal.key_id, vec![item])
         .await?
         .pop()
         .expect("one result per item");
@@ -86,24 +89,13 @@ pub(super) async fn answer(
             Ok(message_response(&dto))
         }
         ItemResult::Replayed { message, response } => Ok(replay(&message, response)),
-        ItemResult::Refused(e) => Err(e),
+        ItemResult::Refused(e) => Err(e.into()),
     }
-}
-
-pub fn text_fingerprint(req: &SendRequest) -> [u8; 32] {
-    let vars = serde_json::to_vec(&req.vars).expect("serializable");
-    fingerprint(&[
-        b"text",
-        req.to.as_deref().unwrap_or("").as_bytes(),
-        req.text.as_deref().unwrap_or("").as_bytes(),
-        req.template.as_deref().unwrap_or("").as_bytes(),
-        &vars,
-    ])
 }
 
 /// 202 while the message waits in the queue, 200 once it is final.
 pub fn message_response(dto: &MessageDto) -> Response {
-    let status = if dto.status.is_final() {
+    let status = if !matches!(dto.status, StatusDto::Queued | StatusDto::Sending) {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
@@ -178,7 +170,7 @@ async fn wait_for_send(
 /// Filter with `status`; follow `nextCursor` for more.
 #[utoipa::path(get, path = "/api/messages", tag = "messages", operation_id = "listMessages",
     params(
-        ("status" = Option<Status>, Query, description = "Only messages in this status"),
+        ("status" = Option<StatusDto>, Query, description = "Only messages in this status"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page", pattern = "^[sqh][0-9]{1,18}$"),
         ("limit" = Option<u32>, Query, description = "Page size, 1–500 (default 50)", minimum = 1, maximum = 500),
     ),

@@ -54,8 +54,7 @@ pub fn routes(app: &Gateway) -> Router<Gateway> {
         .route("/docs/", get(docs::docs_index))
         .route("/docs/{*tail}", get(docs::docs_file))
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .merge(crate::dashboard::routes());
+        .route("/metrics", get(ops::metrics));
     if app.simulator().is_some() {
         api = api.route("/api/simulator", post(simulator::act));
     }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Sender, ok};
 use crate::send::{FieldError, PhoneNumber};
-use crate::whatsapp::{Gate, WaError};
+use crate::whatsapp::Gate;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +40,7 @@ const MAX_NUMBERS: usize = 500;
         (status = 200, description = "One result per number, in order", body = Envelope<CheckResult>),
         (status = 400, description = "Body is not JSON of the right shape", body = ErrorEnvelope),
         (status = 401, description = "Missing, invalid or revoked key", body = ErrorEnvelope),
+        (status = 409, description = "WhatsApp refused the check; `error` carries its reason", body = ErrorEnvelope),
         (status = 422, description = "Invalid numbers", body = ErrorEnvelope),
         (status = 429, description = "Rate limited", body = ErrorEnvelope),
         (status = 503, description = "WhatsApp is not connected", body = ErrorEnvelope),
@@ -77,10 +78,7 @@ pub async fn check(
             status.state.as_str()
         )));
     }
-    let checks = app.verifier().check(&numbers).await.map_err(|e| match e {
-        WaError::NotConnected => ApiError::NotConnected("the session is not connected".into()),
-        other => ApiError::Internal(format!("number check: {other}")),
-    })?;
+    let checks = app.verifier().check(&numbers).await?;
     let results = checks
         .into_iter()
         .map(|c| NumberResult {

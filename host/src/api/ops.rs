@@ -10,7 +10,7 @@ use crate::http::ok;
 
 /// Alive and answering; the session state is informative (a logged-out gateway is still up).
 pub async fn healthz(State(app): State<Gateway>) -> Response {
-    ok(json!({ "status": "ok", "session": app.session_status().state })).into_response()
+    ok(json!({ "status": "ok", "session": app.session_status().state.as_str() })).into_response()
 }
 
 pub async fn metrics(State(app): State<Gateway>) -> Response {

@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::dto::SessionState;
 use super::qr;
 use crate::gateway::Gateway;
 use crate::http::{Admin, ApiError, Envelope, ErrorEnvelope, JsonBody, ok, query_pairs};
 use crate::send::{FieldError, PhoneNumber};
-use crate::whatsapp::{SessionState, WaError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QrDto {
@@ -49,7 +49,7 @@ pub async fn qr_code(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let format = parse_format(query.as_deref())?;
-    let code = app.session().qr_code().await.map_err(session_error)?;
+    let code = app.session().qr_code().await?;
     let state = app.session_status().state;
     let image = |what: &str| {
         ApiError::NotFound(format!(
@@ -60,7 +60,12 @@ pub async fn qr_code(
     match format {
         Format::Json => {
             let svg = code.as_deref().and_then(qr::svg);
-            Ok(ok(QrDto { state, code, svg }).into_response())
+            Ok(ok(QrDto {
+                state: state.into(),
+                code,
+                svg,
+            })
+            .into_response())
         }
         Format::Png => {
             let png = code.as_deref().and_then(qr::png).ok_or_else(|| image("PNG"))?;
@@ -148,7 +153,7 @@ pub async fn pair(
     JsonBody(req): JsonBody<PairRequest>,
 ) -> Result<Response, ApiError> {
     let phone = PhoneNumber::parse(req.phone.trim()).map_err(|m| ApiError::invalid("phone", m))?;
-    let code = app.session().pair_code(&phone).await.map_err(session_error)?;
+    let code = app.session().pair_code(&phone).await?;
     tracing::info!(by = %admin.key_id, "pairing code issued");
     Ok(ok(PairDto { code }).into_response())
 }
@@ -171,43 +176,10 @@ pub struct LogoutDto {
     ),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn logout(State(app): State<Gateway>, Admin(admin): Admin) -> Result<Response, ApiError> {
-    app.session().logout().await.map_err(session_error)?;
+    app.session().logout().await?;
     tracing::warn!(by = %admin.key_id, "logged out of WhatsApp");
     Ok(ok(LogoutDto {
-        state: app.session_status().state,
+        state: app.session_status().state.into(),
     })
     .into_response())
-}
-
-/// What the session's refusals mean to a client.
-fn session_error(e: WaError) -> ApiError {
-    match e {
-        WaError::NotConnected => ApiError::NotConnected("the session is not connected".into()),
-        WaError::Unsupported(why) => ApiError::NotConnected(why),
-        WaError::Other(why) | WaError::SendFailed(why) => ApiError::Conflict(why),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::http::ErrorCode;
-
-    #[test]
-    fn session_refusals_map_to_api_codes() {
-        let table = [
-            (WaError::NotConnected, ErrorCode::WhatsappNotConnected),
-            (WaError::Unsupported("no".into()), ErrorCode::WhatsappNotConnected),
-            (WaError::Other("already linked".into()), ErrorCode::Conflict),
-            (WaError::SendFailed("refused".into()), ErrorCode::Conflict),
-        ];
-        for (error, code) in table {
-            assert_eq!(session_error(error.clone()).code(), code, "{error:?}");
-        }
-        assert!(
-            session_error(WaError::Other("rate limited, retry in 60 s".into()))
-                .to_string()
-                .contains("60 s")
-        );
-    }
 }

@@ -24,5 +24,5 @@ pub async fn act(
         .simulator()
         .ok_or_else(|| ApiError::NotFound("the simulator backend is not running".into()))?;
     simulator.act(req.action);
-    Ok(ok(serde_json::json!({ "state": app.session_status().state })).into_response())
+    Ok(ok(serde_json::json!({ "state": app.session_status().state.as_str() })).into_response())
 }

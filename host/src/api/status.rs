@@ -8,10 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::dto::{Role, SessionState};
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Reader, ok};
-use crate::store::Role;
-use crate::whatsapp::SessionState;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -108,7 +107,7 @@ pub async fn status(State(app): State<Gateway>, Reader(caller): Reader) -> Resul
     let typing = a.typing;
     Ok(ok(StatusDto {
         connection: ConnectionDto {
-            state: session.state,
+            state: session.state.into(),
             since: session.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             last_error: session.last_error,
             number: session.number,
@@ -132,7 +131,7 @@ pub async fn status(State(app): State<Gateway>, Reader(caller): Reader) -> Resul
             verify_numbers: a.verify_numbers,
             sync_wait_ms: ms(a.sync_wait),
         },
-        key_role: caller.role,
+        key_role: caller.role.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         server: ServerDto {
             public_url: server.public_url.clone(),

@@ -12,10 +12,9 @@ use axum::http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use axum::middleware::Next;
 use futures_util::FutureExt;
 use rand::Rng;
-use serde_json::json;
 use tracing::Instrument;
 
-use super::error::{InternalMarker, envelope_for_status};
+use super::error::{Envelope, ErrorCode, InternalMarker, envelope_for_status};
 use super::extract::RequestCtx;
 use super::serve::BodyStalled;
 
@@ -64,18 +63,20 @@ pub async fn edge(mut req: Request, next: Next) -> Response<Body> {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        let body = json!({
-            "success": false, "data": null, "code": "VALIDATION_ERROR",
-            "error": "the request body stalled: nothing arrived for longer than server.body_timeout",
-        });
+        let body = Envelope::failure(
+            ErrorCode::ValidationError,
+            "the request body stalled: nothing arrived for longer than server.body_timeout",
+            None,
+        );
         response = replace_body(response, body);
     }
     let status = response.status();
     if response.extensions().get::<InternalMarker>().is_some() {
-        let body = json!({
-            "success": false, "data": null, "code": "INTERNAL",
-            "error": format!("internal error; quote request id {id} when reporting it"),
-        });
+        let body = Envelope::failure(
+            ErrorCode::Internal,
+            format!("internal error; quote request id {id} when reporting it"),
+            None,
+        );
         response = replace_body(response, body);
     } else if status.is_client_error() && !is_json(&response) {
         response = replace_body(response, envelope_for_status(status));
@@ -125,13 +126,13 @@ fn is_json(response: &Response<Body>) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-fn replace_body(response: Response<Body>, body: serde_json::Value) -> Response<Body> {
+fn replace_body(response: Response<Body>, body: Envelope<Option<serde_json::Value>>) -> Response<Body> {
     let (mut parts, _) = response.into_parts();
     parts
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body.to_string()))
+    Response::from_parts(parts, Body::from(body.to_json().to_string()))
 }
 
 fn security_headers(headers: &mut axum::http::HeaderMap, api: bool) {

@@ -8,11 +8,15 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use crate::accept::Refusal;
 use crate::limits::RateInfo;
 use crate::send::FieldError;
 use crate::store::StoreError;
+use crate::whatsapp::WaError;
 
-/// `{ "success": true, "data": …, "error": "", "code": "" }`: the shape of every answer.
+/// `{ "success": true, "data": …, "error": "", "code": "" }`: the shape of every answer. Every
+/// answer is made here: [`ok`] for a success, [`Envelope::failure`] for every error — a handler's
+/// [`ApiError`] and the edge's own answers (routing, limits, stalled bodies, panics) alike.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Envelope<T> {
     pub success: bool,
@@ -23,7 +27,44 @@ pub struct Envelope<T> {
     pub code: String,
 }
 
-/// An error answer: `data` is `null`, or carries `details` (validation) or `retryAfter` (429).
+impl Envelope<Option<Value>> {
+    /// An error answer: `data` is `null`, or carries details such as `details` or `retryAfter`.
+    pub fn failure(code: ErrorCode, error: impl Into<String>, data: Option<Value>) -> Self {
+        Self {
+            success: false,
+            data,
+            error: error.into(),
+            code: code.as_str().to_string(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("an envelope serializes")
+    }
+}
+
+/// One bad field in `data.details`, as the client wrote it (`to`, `items[3].text`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldDetail {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldDetail {
+    pub fn all(errors: &[FieldError]) -> Vec<Self> {
+        errors
+            .iter()
+            .map(|e| Self {
+                field: e.field.clone(),
+                message: e.message.clone(),
+            })
+            .collect()
+    }
+}
+
+/// How an error answer is documented (the OpenAPI schema of [`Envelope::failure`]'s output):
+/// `data` is `null`, or carries `details` (validation) or `retryAfter` (429).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorEnvelope {
     #[schema(example = false)]
@@ -205,16 +246,48 @@ impl ApiError {
 
     fn data(&self) -> Option<Value> {
         match self {
-            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => Some(json!({ "details": details })),
+            Self::BadRequest { details, .. } | Self::Invalid { details, .. } => {
+                Some(json!({ "details": FieldDetail::all(details) }))
+            }
             Self::RateLimited(info) => Some(json!({ "retryAfter": info.retry_after })),
             Self::DailyLimit { retry_after, limit } => Some(json!({ "retryAfter": retry_after, "dailyLimit": limit })),
             _ => None,
         }
     }
 
-    /// The envelope this error answers with, as JSON (also kept for idempotent replays).
-    pub fn envelope(&self) -> Value {
-        json!({ "success": false, "data": self.data(), "error": self.to_string(), "code": self.code().as_str() })
+    /// The envelope this error answers with.
+    pub fn envelope(&self) -> Envelope<Option<Value>> {
+        Envelope::failure(self.code(), self.to_string(), self.data())
+    }
+}
+
+/// The one mapping of the accepting service's refusals to answers.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(details) => Self::fields(details),
+            Refusal::Rejected(reason) => Self::RecipientRejected(reason),
+            Refusal::NotOnWhatsApp(number) => Self::RecipientNotFound(number),
+            Refusal::NotConnected(why) => Self::NotConnected(why),
+            Refusal::DailyLimit { limit, retry_after } => Self::DailyLimit { limit, retry_after },
+            Refusal::IdempotencyReused => Self::invalid(
+                "Idempotency-Key",
+                "was already used in the last 24 hours with a different request",
+            ),
+            Refusal::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The one mapping of WhatsApp's errors to answers: not connected (or not possible with this
+/// backend) is 503; anything WhatsApp refused is 409 with its reason.
+impl From<WaError> for ApiError {
+    fn from(e: WaError) -> Self {
+        match e {
+            WaError::NotConnected => Self::NotConnected("the session is not connected".into()),
+            WaError::Unsupported(why) => Self::NotConnected(why),
+            WaError::Other(why) | WaError::SendFailed(why) => Self::Conflict(why),
+        }
     }
 }
 
@@ -261,7 +334,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The envelope for an answer produced outside the handlers (routing, body limits).
-pub fn envelope_for_status(status: StatusCode) -> Value {
+pub fn envelope_for_status(status: StatusCode) -> Envelope<Option<Value>> {
     let (code, error) = match status {
         StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route".to_string()),
         StatusCode::METHOD_NOT_ALLOWED => (
@@ -278,5 +351,28 @@ pub fn envelope_for_status(status: StatusCode) -> Value {
             s.canonical_reason().unwrap_or("request refused").into(),
         ),
     };
-    json!({ "success": false, "data": null, "error": error, "code": code.as_str() })
+    Envelope::failure(code, error, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whatsapp_errors_map_to_one_answer_each() {
+        let table = [
+            (WaError::NotConnected, ErrorCode::WhatsappNotConnected),
+            (WaError::Unsupported("no".into()), ErrorCode::WhatsappNotConnected),
+            (WaError::Other("already linked".into()), ErrorCode::Conflict),
+            (WaError::SendFailed("refused".into()), ErrorCode::Conflict),
+        ];
+        for (error, code) in table {
+            assert_eq!(ApiError::from(error.clone()).code(), code, "{error:?}");
+        }
+        assert!(
+            ApiError::from(WaError::Other("rate limited, retry in 60 s".into()))
+                .to_string()
+                .contains("60 s")
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! HTTP: the accept loop ([`serve`]), the edge every request passes ([`edge`]), what handlers
-//! extract from requests ([`extract`]), and the one error-to-envelope mapping ([`error`]).
+//! extract from requests ([`extract`]), and the envelope with the one error-to-answer mapping
+//! ([`error`]). It knows the gateway's services, never the routes: `app` hands it the API's.
 
 mod edge;
 mod error;
@@ -7,7 +8,7 @@ mod extract;
 mod serve;
 
 pub use edge::edge;
-pub use error::{ApiError, Envelope, ErrorCode, ErrorEnvelope, ok};
+pub use error::{ApiError, Envelope, ErrorCode, ErrorEnvelope, FieldDetail, ok};
 pub use extract::{Admin, JsonBody, Reader, RequestCtx, Sender, idempotency_key, query_pairs};
 pub use serve::{Transport, serve, tls_acceptor};
 
@@ -16,14 +17,14 @@ use axum::http::StatusCode;
 
 use crate::gateway::Gateway;
 
-/// The whole HTTP surface: routes, CORS when configured, and the edge around all of them (so
-/// preflight answers get a request id too).
-pub fn router(app: Gateway) -> Router {
-    let mut routes = crate::api::routes(&app).fallback(|| async { StatusCode::NOT_FOUND });
-    if let Some(cors) = cors(&app.config().server.cors_origins) {
+/// The whole HTTP surface: the API's routes, CORS when configured, and the edge around all of
+/// them (so preflight answers and unknown routes get a request id and the envelope too).
+pub fn router(routes: Router<Gateway>, gateway: Gateway) -> Router {
+    let mut routes = routes.fallback(|| async { StatusCode::NOT_FOUND });
+    if let Some(cors) = cors(&gateway.config().server.cors_origins) {
         routes = routes.layer(cors);
     }
-    routes.layer(axum::middleware::from_fn(edge::edge)).with_state(app)
+    routes.layer(axum::middleware::from_fn(edge::edge)).with_state(gateway)
 }
 
 /// Cross-origin access stays closed unless `server.cors_origins` names the origins.

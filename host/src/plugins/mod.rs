@@ -29,8 +29,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::clock::Clock;
 use crate::config::PluginsConfig;
@@ -41,8 +39,7 @@ use runtime::{Runtime, State};
 use stats::Stats;
 
 /// The hooks a plugin can implement, in the order a message meets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Hook {
     Template = 0,
     Filter = 1,
@@ -130,10 +127,9 @@ impl Registry {
     }
 }
 
-/// A plugin as `GET /api/plugins` shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginView {
+/// What is known of a plugin: its serving version, its last load error, its counters.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
     /// The file's stem: `template.wasm` is plugin `template`, configured in `[plugins.template]`.
     pub name: String,
     pub file: String,
@@ -230,15 +226,15 @@ impl Plugins {
     }
 
     /// Every plugin in the folder, in call order, then the failed ones by name.
-    pub fn list(&self) -> Vec<PluginView> {
+    pub fn list(&self) -> Vec<PluginInfo> {
         let registry = self.inner.registry.load();
-        let mut views: Vec<PluginView> = registry
+        let mut views: Vec<PluginInfo> = registry
             .entries
             .iter()
             .map(|(name, entry)| {
                 let stats = entry.stats.view();
                 let active = entry.active.as_ref();
-                PluginView {
+                PluginInfo {
                     name: name.clone(),
                     file: entry.file.display().to_string(),
                     state: if active.is_some() { "active" } else { "failed" },

@@ -12,7 +12,7 @@ use super::{SenderDeps, spawn};
 use crate::clock::Clock;
 use crate::config::{AntiBan, SimulatorConfig};
 use crate::events::{Events, GatewayEvent};
-use crate::send::{Content, Recipient, ValidatedSend};
+use crate::send::{Recipient, TextInput, Validator};
 use crate::store::{EnqueueItem, Store};
 use crate::whatsapp::simulator::{SimAction, Simulator};
 use crate::whatsapp::{NumberVerifier, Session, WhatsApp};
@@ -73,10 +73,16 @@ impl Rig {
         let items = texts
             .iter()
             .map(|(to, text)| EnqueueItem {
-                send: ValidatedSend {
-                    to: Recipient::parse(to).unwrap(),
-                    content: Content::Text(text.to_string()),
-                },
+                send: Validator::new(4096)
+                    .text(
+                        &TextInput {
+                            to: Some(to.to_string()),
+                            text: Some(text.to_string()),
+                            ..Default::default()
+                        },
+                        "",
+                    )
+                    .unwrap(),
                 idem: None,
             })
             .collect();

@@ -5,7 +5,7 @@ mod recipient;
 mod validate;
 
 pub use recipient::{GroupJid, PhoneNumber, Recipient};
-pub use validate::{Draft, FieldError, SendRequest, ValidatedSend, Validator};
+pub use validate::{Draft, FieldError, TextInput, ValidatedSend, Validator};
 
 use std::path::PathBuf;
 

@@ -46,8 +46,8 @@ fn media_kind_follows_the_mime_type() {
 
 #[test]
 fn validation_names_every_bad_field() {
-    let v = Validator { max_text: 5 };
-    let req = SendRequest {
+    let v = Validator::new(5);
+    let req = TextInput {
         to: Some("+1".into()),
         text: Some("too long".into()),
         ..Default::default()
@@ -56,29 +56,29 @@ fn validation_names_every_bad_field() {
     let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["items[2].to", "items[2].text"]);
 
-    let errors = v.text(&SendRequest::default(), "").unwrap_err();
+    let errors = v.text(&TextInput::default(), "").unwrap_err();
     assert_eq!(errors.len(), 2);
     assert!(errors.iter().all(|e| e.message == "is required"));
 
-    let blank = SendRequest {
+    let blank = TextInput {
         to: Some("15551234567".into()),
         text: Some("  \n".into()),
         ..Default::default()
     };
     assert_eq!(v.text(&blank, "").unwrap_err()[0].message, "must not be empty");
 
-    let ok = SendRequest {
+    let ok = TextInput {
         to: Some("15551234567".into()),
         text: Some("héllo".into()),
         ..Default::default()
     };
-    assert_eq!(v.text(&ok, "").unwrap().content, Content::Text("héllo".into()));
+    assert_eq!(*v.text(&ok, "").unwrap().content(), Content::Text("héllo".into()));
 }
 
 #[test]
 fn templates_are_refused_while_no_plugin_can_render_them() {
-    let v = Validator { max_text: 100 };
-    let req = SendRequest {
+    let v = Validator::new(100);
+    let req = TextInput {
         to: Some("15551234567".into()),
         text: Some("hi".into()),
         template: Some("welcome".into()),
@@ -86,7 +86,7 @@ fn templates_are_refused_while_no_plugin_can_render_them() {
     };
     let errors = v.text(&req, "").unwrap_err();
     assert_eq!(errors[0].field, "template");
-    let vars = SendRequest {
+    let vars = TextInput {
         template: None,
         vars: Some(Default::default()),
         ..req

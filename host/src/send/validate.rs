@@ -3,13 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use super::{Content, Recipient};
+use super::{Content, MediaFile, MediaKind, Recipient};
 
 /// One field that failed validation, named as the client wrote it (`to`, `items[3].text`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -24,17 +21,10 @@ impl FieldError {
     }
 }
 
-/// The body of `POST /api/messages` and of each batch item.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({ "to": "923001234567", "text": "Hello from wapi" }))]
-pub struct SendRequest {
-    // The formats are documented by the types named in `value_type` (a doc comment here would
-    // wrap them in an `allOf` with an object). `to` is an `Option` so that a missing one is
-    // reported together with the other bad fields; the document calls it required.
-    #[schema(inline, value_type = crate::api::dto::RecipientText, required = true)]
+/// A text send as the client asked for it (`POST /api/messages`, each batch item), not yet checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextInput {
     pub to: Option<String>,
-    #[schema(inline, value_type = crate::api::dto::MessageText, required = false)]
     pub text: Option<String>,
     /// Template name for a templating plugin (refused when none is loaded).
     pub template: Option<String>,
@@ -52,23 +42,43 @@ pub struct Draft {
     pub vars: Vec<(String, String)>,
 }
 
-/// A send that passed every check; the only thing the queue accepts.
+/// A send that passed every check; the only thing the queue accepts. Only the [`Validator`]
+/// makes one: its fields are private, and a media send's kind is a [`MediaKind`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedSend {
-    pub to: Recipient,
-    pub content: Content,
+    to: Recipient,
+    content: Content,
+}
+
+impl ValidatedSend {
+    pub fn to(&self) -> &Recipient {
+        &self.to
+    }
+
+    pub fn content(&self) -> &Content {
+        &self.content
+    }
 }
 
 /// The bounds a send is checked against (from `[limits]`).
 #[derive(Debug, Clone, Copy)]
 pub struct Validator {
-    pub max_text: usize,
+    max_text: usize,
 }
 
 impl Validator {
+    pub fn new(max_text: usize) -> Self {
+        Self { max_text }
+    }
+
+    /// The longest text or caption, in characters.
+    pub fn max_text(&self) -> usize {
+        self.max_text
+    }
+
     /// Checks a text send when no templating plugin is loaded; `prefix` names the place of the
     /// body in the request (`""` or `items[3].`).
-    pub fn text(&self, req: &SendRequest, prefix: &str) -> Result<ValidatedSend, Vec<FieldError>> {
+    pub fn text(&self, req: &TextInput, prefix: &str) -> Result<ValidatedSend, Vec<FieldError>> {
         let draft = self.draft(req, prefix, false)?;
         self.finish(draft.to, &draft.text, prefix)
     }
@@ -76,7 +86,7 @@ impl Validator {
     /// Checks what can be checked before the template hooks run. With `templating` (a template
     /// plugin is loaded), `template` and `vars` are accepted and `text` may be absent when a
     /// `template` is named; without it they are refused, since nothing would render them.
-    pub fn draft(&self, req: &SendRequest, prefix: &str, templating: bool) -> Result<Draft, Vec<FieldError>> {
+    pub fn draft(&self, req: &TextInput, prefix: &str, templating: bool) -> Result<Draft, Vec<FieldError>> {
         let mut errors = Vec::new();
         let to = self.recipient(req.to.as_deref(), &format!("{prefix}to"), &mut errors);
         let field = format!("{prefix}text");
@@ -122,6 +132,54 @@ impl Validator {
             }),
             None => Err(errors),
         }
+    }
+
+    /// Checks a media send: its recipient, its caption (empty is none) and that a file came.
+    pub fn media(
+        &self,
+        to: Option<&str>,
+        caption: Option<&str>,
+        file: Option<&MediaFile>,
+    ) -> Result<ValidatedSend, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let to = self.recipient(to, "to", &mut errors);
+        let caption = match caption {
+            None | Some("") => None,
+            Some(c) => self.body(c, "caption", &mut errors),
+        };
+        if file.is_none() {
+            errors.push(FieldError::new("file", "is required"));
+        }
+        match (to, file) {
+            (Some(to), Some(file)) if errors.is_empty() => Ok(ValidatedSend {
+                to,
+                content: Content::Media {
+                    kind: MediaKind::from_mime(&file.mime),
+                    file: file.clone(),
+                    caption,
+                },
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// A media send with the caption the template hooks made of it: blank is none; NUL is
+    /// refused. Text sends pass unchanged.
+    pub fn recaption(&self, send: ValidatedSend, caption: String) -> Result<ValidatedSend, Vec<FieldError>> {
+        let Content::Media { kind, file, .. } = send.content else {
+            return Ok(send);
+        };
+        if caption.contains('\0') {
+            return Err(vec![FieldError::new("caption", "must not contain NUL characters")]);
+        }
+        Ok(ValidatedSend {
+            to: send.to,
+            content: Content::Media {
+                kind,
+                file,
+                caption: (!caption.trim().is_empty()).then_some(caption),
+            },
+        })
     }
 
     /// Checks the recipient field; records an error and returns `None` when it is bad.

@@ -2,7 +2,6 @@
 //! transaction), listing, cancel, and the sender's claim / sent / failed transitions.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
 
 use super::{Store, StoreError};
 use crate::send::{Content, MessageKind, ValidatedSend};
@@ -10,8 +9,7 @@ use crate::send::{Content, MessageKind, ValidatedSend};
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Queued,
     Sending,
@@ -205,7 +203,7 @@ fn enqueue_one(
     send: &ValidatedSend,
     now: i64,
 ) -> rusqlite::Result<MessageRecord> {
-    let (path, mime, name, size) = match &send.content {
+    let (path, mime, name, size) = match send.content() {
         Content::Text(_) => (None, None, None, None),
         Content::Media { file, .. } => (
             Some(file.path.to_string_lossy().into_owned()),
@@ -221,9 +219,9 @@ fn enqueue_one(
     .execute(params![
         session,
         key_id,
-        send.content.kind().as_str(),
-        send.to.as_str(),
-        send.content.body(),
+        send.content().kind().as_str(),
+        send.to().as_str(),
+        send.content().body(),
         &path,
         &mime,
         &name,
@@ -236,9 +234,9 @@ fn enqueue_one(
     Ok(MessageRecord {
         id,
         key_id: Some(key_id.to_string()),
-        kind: send.content.kind(),
-        recipient: send.to.as_str().to_string(),
-        body: send.content.body().map(str::to_string),
+        kind: send.content().kind(),
+        recipient: send.to().as_str().to_string(),
+        body: send.content().body().map(str::to_string),
         media_path: path,
         media_mime: mime,
         media_name: name,

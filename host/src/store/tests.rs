@@ -1,12 +1,18 @@
 use super::*;
-use crate::send::{Content, Recipient, ValidatedSend};
+use crate::send::{TextInput, Validator};
 
 fn text(to: &str, body: &str) -> EnqueueItem {
     EnqueueItem {
-        send: ValidatedSend {
-            to: Recipient::parse(to).unwrap(),
-            content: Content::Text(body.into()),
-        },
+        send: Validator::new(4096)
+            .text(
+                &TextInput {
+                    to: Some(to.into()),
+                    text: Some(body.into()),
+                    ..Default::default()
+                },
+                "",
+            )
+            .unwrap(),
         idem: None,
     }
 }

@@ -12,14 +12,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::send::{Content, PhoneNumber, Recipient};
 
 /// The session's lifecycle, as `GET /api/status` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
     Starting,
     WaitingForQr,
