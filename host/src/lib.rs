@@ -31,3 +31,6 @@ pub mod events;
 pub mod webhooks;
 pub mod app;
 pub mod cli;
+
+#[cfg(test)]
+mod layering_tests;

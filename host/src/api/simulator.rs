@@ -12,7 +12,26 @@ use crate::whatsapp::simulator::SimAction;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimRequest {
-    pub action: SimAction,
+    pub action: Action,
+}
+
+/// What to do to the simulated session (see [`SimAction`]).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Link,
+    Disconnect,
+    Logout,
+}
+
+impl From<Action> for SimAction {
+    fn from(action: Action) -> Self {
+        match action {
+            Action::Link => Self::Link,
+            Action::Disconnect => Self::Disconnect,
+            Action::Logout => Self::Logout,
+        }
+    }
 }
 
 pub async fn act(
@@ -23,6 +42,6 @@ pub async fn act(
     let simulator = app
         .simulator()
         .ok_or_else(|| ApiError::NotFound("the simulator backend is not running".into()))?;
-    simulator.act(req.action);
+    simulator.act(req.action.into());
     Ok(ok(serde_json::json!({ "state": app.session_status().state.as_str() })).into_response())
 }

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use rand::Rng;
-use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -20,8 +19,7 @@ use crate::config::SimulatorConfig;
 use crate::send::{Content, PhoneNumber, Recipient};
 
 /// Faults and state changes a test or a demo can inject (admin API, simulator only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimAction {
     /// Completes linking (as if the QR was scanned) or reconnects.
     Link,
