@@ -1,11 +1,11 @@
-//! Watching `plugins.dir`: notify's debouncer coalesces the burst of events an editor, `cp` or
-//! a rename makes; after `plugins.debounce` of quiet the folder is rescanned (content hashes
-//! decide what changed), off the file-watching thread.
+//! Watching `plugins.dir`: the kernel's file events (notify's inotify watcher, whose thread
+//! sleeps until something changes) wake a task that waits for `plugins.debounce` of quiet — the
+//! burst an editor, `cp` or a rename makes — and then rescans the folder (content hashes decide
+//! what changed). Nothing ticks while the folder is quiet.
 
 use std::time::Duration;
 
-use notify_debouncer_full::notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -13,38 +13,50 @@ use super::Plugins;
 
 /// Watching stops when this is dropped.
 pub struct Watcher {
-    _debouncer: Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>,
+    _watcher: RecommendedWatcher,
 }
 
 impl Watcher {
     pub fn start(plugins: Plugins, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let (tx, rx) = mpsc::unbounded_channel::<()>();
         let debounce = plugins.inner.config.debounce.max(Duration::from_millis(1));
-        let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| match result {
-            Ok(events) if events.iter().any(|e| !e.kind.is_access()) => {
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.kind.is_access() => {}
+            Ok(_) => {
                 let _ = tx.send(());
             }
-            Ok(_) => {}
-            Err(errors) => {
-                for e in errors {
-                    tracing::warn!(error = %e, "watching the plugins folder");
-                }
+            Err(e) => {
+                tracing::warn!(error = %e, "watching the plugins folder");
                 let _ = tx.send(());
             }
         })?;
-        debouncer.watch(plugins.dir(), RecursiveMode::NonRecursive)?;
+        watcher.watch(plugins.dir(), RecursiveMode::NonRecursive)?;
         tracing::info!(dir = %plugins.dir().display(), "watching the plugins folder");
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    got = rx.recv() => if got.is_none() { return },
-                    _ = shutdown.cancelled() => return,
-                }
-                // Several bursts while a slow compile ran: one rescan covers them all.
-                while rx.try_recv().is_ok() {}
-                plugins.rescan().await;
+        tokio::spawn(rescan_after_quiet(plugins, rx, debounce, shutdown));
+        Ok(Self { _watcher: watcher })
+    }
+}
+
+/// Sleeps until a file event, then until `debounce` passes without another, then rescans. A
+/// burst during a slow rescan is one more rescan, not one per event.
+async fn rescan_after_quiet(
+    plugins: Plugins,
+    mut events: mpsc::UnboundedReceiver<()>,
+    debounce: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            got = events.recv() => if got.is_none() { return },
+            _ = shutdown.cancelled() => return,
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(debounce) => break,
+                got = events.recv() => if got.is_none() { return },
+                _ = shutdown.cancelled() => return,
             }
-        });
-        Ok(Self { _debouncer: debouncer })
+        }
+        plugins.rescan().await;
     }
 }
