@@ -214,11 +214,20 @@ async fn bootstrap_admin(store: &Store, config: &Config, clock: &Clock, key: Opt
         .unwrap_or(std::path::Path::new("."))
         .join("admin-key.txt");
     write_secret_file(&path, &format!("{}\n", key.expose()))?;
-    println!(
-        "\n  First start: created an admin API key. It is shown once; a copy is in {}\n\n    {}\n",
-        path.display(),
-        key.expose()
-    );
+    // Shown only to a person at a terminal: piped output lands in journald and log files.
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!(
+            "\n  First start: created an admin API key. It is shown once; a copy is in {}\n\n    {}\n",
+            path.display(),
+            key.expose()
+        );
+    } else {
+        println!(
+            "First start: created an admin API key; it is in {} (mode 0600)",
+            path.display()
+        );
+    }
     Ok(())
 }
 
