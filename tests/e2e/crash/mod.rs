@@ -25,10 +25,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::api::try_call;
 use crate::durability::assert_nothing_lost;
 use crate::plugins::{example, with_shared_cache};
-use crate::{Gateway, Resp, Setup, TO};
+use crate::{Answer, Gateway, Setup, TO};
+use wapi_test_support::Call;
 
 use receiver::{KEY, Receiver};
 
@@ -189,14 +189,14 @@ async fn until(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
     true
 }
 
-fn batch_request(gw: &Gateway, key: &str, items: &[Value]) -> reqwest::RequestBuilder {
+fn batch_request(gw: &Gateway, key: &str, items: &[Value]) -> Call {
     gw.post("/api/messages/batch", json!({ "items": items }))
         .header("Idempotency-Key", key)
 }
 
 /// The ids a batch answer acknowledged (every item must be), and how many were replays.
 #[track_caller]
-fn acknowledged_by(answer: &Resp, n: usize) -> (Vec<i64>, usize) {
+fn acknowledged_by(answer: &Answer, n: usize) -> (Vec<i64>, usize) {
     assert_eq!(answer.status, 200, "{}", answer.body);
     let items = answer.data()["items"].as_array().expect("items");
     assert_eq!(items.len(), n, "{}", answer.body);
@@ -260,7 +260,8 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
     let mut acknowledged: Vec<i64> = Vec::new();
     for b in 0..queued_first / BATCH {
         let items = texts(&format!("q{b}"), BATCH);
-        let answer = try_call(batch_request(&gw, &format!("crash-{seed}-q{b}"), &items))
+        let answer = batch_request(&gw, &format!("crash-{seed}-q{b}"), &items)
+            .try_send()
             .await
             .expect("an answer");
         acknowledged.extend(acknowledged_by(&answer, BATCH).0);
@@ -302,7 +303,7 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
             Moment::MidRequest { items, after_ms } => {
                 let key = format!("crash-{seed}-k{k}");
                 let items = texts(&format!("k{k}"), items);
-                let answer = tokio::spawn(try_call(batch_request(&gw, &key, &items)));
+                let answer = tokio::spawn(batch_request(&gw, &key, &items).try_send());
                 request = Some((key, items, answer));
                 tokio::time::sleep(Duration::from_millis(after_ms)).await;
             }
@@ -337,7 +338,8 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
                     // Cut by the kill: the client retries with the same key.
                     kill.cut = true;
                     cut_requests += 1;
-                    try_call(batch_request(&gw, &key, &items))
+                    batch_request(&gw, &key, &items)
+                        .try_send()
                         .await
                         .expect("an answer to the retry")
                 }
