@@ -75,16 +75,21 @@ async fn cancelled_message_is_never_sent_and_only_queued_ones_cancel() {
 
 #[tokio::test]
 async fn message_cancelled_while_typing_is_never_sent() {
+    // Typing takes 100 ms a character, at most 1.5 s; the gap after a send, 1–2 ms.
     let gw = Gateway::start(
         Setup::new()
-            .set("antiban.typing_min", "1500ms")
+            .set("antiban.min_gap", "1ms")
+            .set("antiban.max_gap", "2ms")
+            .set("antiban.typing_min", "1ms")
+            .set("antiban.typing_per_char", "100ms")
             .set("antiban.typing_max", "1500ms")
             .set("antiban.sync_wait", "0s"),
     )
     .await;
+    let before = gw.send_text(&gw.admin, TO, "a").await.accepted();
     let typed = gw.send_text(&gw.admin, TO, "typing… then cancelled").await.accepted();
-    // The first send starts after one gap (30–60 ms); then "typing…" shows for 1.5 s.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Once the one before is sent, the sender is a gap away from typing this one for 1.5 s.
+    gw.wait_status(before, "sent", Duration::from_secs(10)).await;
     let cancelled = gw.delete(&format!("/api/messages/{typed}")).send().await.expect(200);
     assert_eq!(cancelled.data()["status"], "cancelled");
     let next = gw
@@ -93,6 +98,6 @@ async fn message_cancelled_while_typing_is_never_sent() {
         .accepted();
     gw.wait_status(next, "sent", Duration::from_secs(10)).await;
     let sent: Vec<i64> = gw.record().iter().map(|e| e["id"].as_i64().unwrap()).collect();
-    assert_eq!(sent, [next], "the message cancelled while typing never left");
+    assert_eq!(sent, [before, next], "the message cancelled while typing never left");
     assert_eq!(gw.message(typed).await["status"], "cancelled");
 }
