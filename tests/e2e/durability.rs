@@ -95,6 +95,7 @@ async fn wait_for_moment(gw: &Gateway, at: KillAt) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     if let KillAt::After(ms) = at {
+        // The scenario: a kill this long after a send, wherever the sender is by then.
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::{Gateway, Setup, TO};
 
-/// Asserts that nothing is sent for a while (several gaps of the test configuration).
+/// Asserts that nothing is sent for a while (several gaps of the test configuration). The wait is
+/// the assertion — that something does not happen shows only over time; the sender's wait for
+/// the session is proven on the paused clock in `host/src/queue/tests.rs`.
 async fn nothing_sent_for(gw: &Gateway, quiet: Duration) {
     let before = gw.record().len();
     tokio::time::sleep(quiet).await;

@@ -58,7 +58,7 @@ async fn offline_the_real_backend_serves_explains_refuses_and_stops_promptly() {
         .await
         .expect_error(503, "WHATSAPP_NOT_CONNECTED");
 
-    // Retrying stays cheap: under 10 % of a core and a small footprint.
+    // Retrying stays cheap: under 10 % of a core and a small footprint, measured over 5 s.
     let (before, _) = usage(gw.pid());
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (after, rss_kb) = usage(gw.pid());

@@ -124,7 +124,7 @@ fn gw_runs(gw: &Gateway) -> usize {
         .expect("at least one run")
 }
 
-/// RSS samples of a process, taken every 20 ms until stopped.
+/// RSS samples of a process, taken every 20 ms until stopped (the interval is the measurement's).
 struct Sampler {
     samples: Arc<Mutex<Vec<u64>>>,
     stop: Arc<AtomicBool>,
