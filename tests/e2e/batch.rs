@@ -24,9 +24,9 @@ async fn batch_answers_per_item_and_counts_as_one_request() {
         })
         .collect();
 
-    let batch = gw.batch(json!(items)).await.ok(200);
+    let batch = gw.batch(json!(items)).await.expect(200);
     assert!(
-        batch.header("ratelimit").is_some_and(|h| h.contains("r=1")),
+        batch.header("ratelimit").contains("r=1"),
         "one of two requests left: {:?}",
         batch.header("ratelimit")
     );
@@ -45,7 +45,7 @@ async fn batch_answers_per_item_and_counts_as_one_request() {
                 (Some(false), Some("VALIDATION_ERROR")),
                 "{result}"
             );
-            let fields = crate::api::fields_of(&result["details"]);
+            let fields = wapi_test_support::fields(&result["details"]);
             assert!(
                 fields.contains(&format!("items[{i}].to")),
                 "item {i} names its field: {result}"
@@ -60,26 +60,25 @@ async fn batch_answers_per_item_and_counts_as_one_request() {
         }
     }
 
-    let single = Gateway::accepted(&gw.send_text(TO, "the second request of the window").await);
+    let single = gw
+        .send_text(&gw.admin, TO, "the second request of the window")
+        .await
+        .accepted();
     queued_ids.push(single);
     let limited = gw
-        .send_text(TO, "the third request of the window")
+        .send_text(&gw.admin, TO, "the third request of the window")
         .await
-        .err(429, "RATE_LIMITED");
-    let retry_after: u64 = limited
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
+        .expect_error(429, "RATE_LIMITED");
+    let retry_after: u64 = limited.header("retry-after").parse().expect("seconds");
     // Two requests per 15 minutes: one more every 450 s.
     assert!((440..=450).contains(&retry_after), "Retry-After {retry_after} s");
     assert!(
-        limited.header("ratelimit").is_some_and(|h| h.contains("r=0")),
+        limited.header("ratelimit").contains("r=0"),
         "{:?}",
         limited.header("ratelimit")
     );
     assert!(
-        limited.header("ratelimit-policy").is_some_and(|h| h.contains("q=2")),
+        limited.header("ratelimit-policy").contains("q=2"),
         "{:?}",
         limited.header("ratelimit-policy")
     );

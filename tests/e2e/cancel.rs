@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{Gateway, Setup, TO, call};
+use crate::{Gateway, Setup, TO};
 
 #[tokio::test]
 async fn cancelled_message_is_never_sent_and_only_queued_ones_cancel() {
@@ -16,11 +16,11 @@ async fn cancelled_message_is_never_sent_and_only_queued_ones_cancel() {
     .await;
     let mut ids = Vec::new();
     for text in ["first", "second", "third, to be cancelled"] {
-        ids.push(Gateway::accepted(&gw.send_text(TO, text).await));
+        ids.push(gw.send_text(&gw.admin, TO, text).await.accepted());
     }
     let (first, second, third) = (ids[0], ids[1], ids[2]);
 
-    let cancelled = call(gw.delete(&format!("/api/messages/{third}"))).await.ok(200);
+    let cancelled = gw.delete(&format!("/api/messages/{third}")).send().await.expect(200);
     assert_eq!(
         (cancelled.data()["id"].as_i64(), cancelled.data()["status"].as_str()),
         (Some(third), Some("cancelled"))
@@ -30,19 +30,28 @@ async fn cancelled_message_is_never_sent_and_only_queued_ones_cancel() {
         2,
         "the cancelled one left the queue"
     );
-    call(gw.delete(&format!("/api/messages/{third}")))
+    gw.delete(&format!("/api/messages/{third}"))
+        .send()
         .await
-        .err(409, "CONFLICT");
-    call(gw.delete("/api/messages/999999")).await.err(404, "NOT_FOUND");
-    call(gw.delete("/api/messages/not-a-number"))
+        .expect_error(409, "CONFLICT");
+    gw.delete("/api/messages/999999")
+        .send()
         .await
-        .err(404, "NOT_FOUND");
-    let fourth = Gateway::accepted(&gw.send_text(TO, "fourth, queued after the cancel").await);
+        .expect_error(404, "NOT_FOUND");
+    gw.delete("/api/messages/not-a-number")
+        .send()
+        .await
+        .expect_error(404, "NOT_FOUND");
+    let fourth = gw
+        .send_text(&gw.admin, TO, "fourth, queued after the cancel")
+        .await
+        .accepted();
 
     gw.wait_status(first, "sent", Duration::from_secs(10)).await;
-    call(gw.delete(&format!("/api/messages/{first}")))
+    gw.delete(&format!("/api/messages/{first}"))
+        .send()
         .await
-        .err(409, "CONFLICT");
+        .expect_error(409, "CONFLICT");
     assert_eq!(
         gw.message(first).await["status"],
         "sent",
@@ -66,21 +75,29 @@ async fn cancelled_message_is_never_sent_and_only_queued_ones_cancel() {
 
 #[tokio::test]
 async fn message_cancelled_while_typing_is_never_sent() {
+    // Typing takes 100 ms a character, at most 1.5 s; the gap after a send, 1–2 ms.
     let gw = Gateway::start(
         Setup::new()
-            .set("antiban.typing_min", "1500ms")
+            .set("antiban.min_gap", "1ms")
+            .set("antiban.max_gap", "2ms")
+            .set("antiban.typing_min", "1ms")
+            .set("antiban.typing_per_char", "100ms")
             .set("antiban.typing_max", "1500ms")
             .set("antiban.sync_wait", "0s"),
     )
     .await;
-    let typed = Gateway::accepted(&gw.send_text(TO, "typing… then cancelled").await);
-    // The first send starts after one gap (30–60 ms); then "typing…" shows for 1.5 s.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let cancelled = call(gw.delete(&format!("/api/messages/{typed}"))).await.ok(200);
+    let before = gw.send_text(&gw.admin, TO, "a").await.accepted();
+    let typed = gw.send_text(&gw.admin, TO, "typing… then cancelled").await.accepted();
+    // Once the one before is sent, the sender is a gap away from typing this one for 1.5 s.
+    gw.wait_status(before, "sent", Duration::from_secs(10)).await;
+    let cancelled = gw.delete(&format!("/api/messages/{typed}")).send().await.expect(200);
     assert_eq!(cancelled.data()["status"], "cancelled");
-    let next = Gateway::accepted(&gw.send_text(TO, "sent after the cancelled one").await);
+    let next = gw
+        .send_text(&gw.admin, TO, "sent after the cancelled one")
+        .await
+        .accepted();
     gw.wait_status(next, "sent", Duration::from_secs(10)).await;
     let sent: Vec<i64> = gw.record().iter().map(|e| e["id"].as_i64().unwrap()).collect();
-    assert_eq!(sent, [next], "the message cancelled while typing never left");
+    assert_eq!(sent, [before, next], "the message cancelled while typing never left");
     assert_eq!(gw.message(typed).await["status"], "cancelled");
 }

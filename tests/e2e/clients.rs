@@ -77,7 +77,7 @@ async fn code_examples_send_through_the_real_binary_and_fail_on_a_bad_key() {
             );
         }
 
-        let sent = run_example(dir.path(), file, interpreter, &source, &gw.url(""), gw.key()).await;
+        let sent = run_example(dir.path(), file, interpreter, &source, &gw.url(""), &gw.admin).await;
         let stdout = String::from_utf8_lossy(&sent.stdout).into_owned();
         assert!(sent.status.success(), "{file}: {}", report(&sent));
         let (id, status) = printed_message(&stdout).unwrap_or_else(|| panic!("{file} printed no message: {stdout:?}"));
@@ -184,7 +184,7 @@ async fn node_test(files: &[&str], env: &[(&str, String)]) {
 fn live_env(gw: &Gateway, not_on_whatsapp: &str) -> Vec<(&'static str, String)> {
     vec![
         ("WAPI_URL", gw.url("")),
-        ("WAPI_KEY", gw.key().to_string()),
+        ("WAPI_KEY", gw.admin.clone()),
         ("WAPI_NOT_ON_WHATSAPP", not_on_whatsapp.to_string()),
     ]
 }

@@ -17,7 +17,9 @@ async fn daily_cap_refuses_until_utc_midnight_then_accepts_again() {
     )
     .await;
     for i in 0..3 {
-        Gateway::accepted(&gw.send_text(TO, &format!("before midnight {i}")).await);
+        gw.send_text(&gw.admin, TO, &format!("before midnight {i}"))
+            .await
+            .accepted();
     }
     let status = gw.status().await;
     assert_eq!(
@@ -31,12 +33,11 @@ async fn daily_cap_refuses_until_utc_midnight_then_accepts_again() {
         "the server's clock started 5 s before midnight: {status}"
     );
 
-    let refused = gw.send_text(TO, "one too many").await.err(429, "DAILY_LIMIT_REACHED");
-    let retry_after: u64 = refused
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
+    let refused = gw
+        .send_text(&gw.admin, TO, "one too many")
+        .await
+        .expect_error(429, "DAILY_LIMIT_REACHED");
+    let retry_after: u64 = refused.header("retry-after").parse().expect("seconds");
     assert!(
         (1..=5).contains(&retry_after),
         "Retry-After {retry_after} s, midnight is {to_midnight} s away"
@@ -48,11 +49,11 @@ async fn daily_cap_refuses_until_utc_midnight_then_accepts_again() {
     assert_eq!(refused.data()["retryAfter"], retry_after);
 
     // The server's day changes at its midnight: a few real seconds from now.
-    crate::eventually("the server's UTC day to change", Duration::from_secs(10), || async {
+    crate::eventually_within("the server's UTC day to change", Duration::from_secs(10), || async {
         (gw.status().await["acceptedToday"] == 0).then_some(())
     })
     .await;
-    let id = Gateway::accepted(&gw.send_text(TO, "after midnight").await);
+    let id = gw.send_text(&gw.admin, TO, "after midnight").await.accepted();
     gw.wait_status(id, "sent", Duration::from_secs(10)).await;
     assert_eq!(gw.status().await["acceptedToday"], 1);
     assert_eq!(
@@ -79,7 +80,7 @@ async fn two_a_day(gw: &Gateway) {
     let items: Vec<_> = (0..3)
         .map(|i| json!({ "to": TO, "text": format!("item {i}") }))
         .collect();
-    let batch = gw.batch(json!(items)).await.ok(200);
+    let batch = gw.batch(json!(items)).await.expect(200);
     let results = batch.data()["items"].as_array().expect("items");
     assert_eq!(
         results.iter().map(|r| r["success"].as_bool()).collect::<Vec<_>>(),
@@ -87,12 +88,11 @@ async fn two_a_day(gw: &Gateway) {
     );
     assert_eq!(results[2]["code"], "DAILY_LIMIT_REACHED", "{}", batch.body);
 
-    let refused = gw.send_text(TO, "over the cap").await.err(429, "DAILY_LIMIT_REACHED");
-    let retry_after: u64 = refused
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
+    let refused = gw
+        .send_text(&gw.admin, TO, "over the cap")
+        .await
+        .expect_error(429, "DAILY_LIMIT_REACHED");
+    let retry_after: u64 = refused.header("retry-after").parse().expect("seconds");
     assert!((1..=86_400).contains(&retry_after));
     gw.drained(Duration::from_secs(10)).await;
     assert_eq!(gw.record().len(), 2);

@@ -19,7 +19,7 @@ async fn queue(gw: &Gateway, n: usize) -> Vec<i64> {
     let items: Vec<Value> = (0..n)
         .map(|i| json!({ "to": TO, "text": format!("durable {i} {}", "x".repeat(i % 25)) }))
         .collect();
-    let batch = gw.batch(json!(items)).await.ok(200);
+    let batch = gw.batch(json!(items)).await.expect(200);
     assert_eq!(batch.data()["queued"], n, "{}", batch.body);
     batch.data()["items"]
         .as_array()
@@ -95,6 +95,7 @@ async fn wait_for_moment(gw: &Gateway, at: KillAt) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     if let KillAt::After(ms) = at {
+        // The scenario: a kill this long after a send, wherever the sender is by then.
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
@@ -184,11 +185,14 @@ async fn sigterm_answers_a_request_still_waiting_for_its_send() {
     )
     .await;
     // The queue is idle and the next send may start within sync_wait: the request waits for it.
-    let waiting = tokio::spawn(crate::api::try_call(gw.post(
-        "/api/messages",
-        json!({ "to": TO, "text": "waiting when the stop comes" }),
-    )));
-    crate::eventually("the message to be queued", Duration::from_secs(5), || async {
+    let waiting = tokio::spawn(
+        gw.post(
+            "/api/messages",
+            json!({ "to": TO, "text": "waiting when the stop comes" }),
+        )
+        .try_send(),
+    );
+    crate::eventually_within("the message to be queued", Duration::from_secs(5), || async {
         (gw.status().await["pendingMessages"] == 1).then_some(())
     })
     .await;
@@ -202,7 +206,7 @@ async fn sigterm_answers_a_request_still_waiting_for_its_send() {
         .expect("request task")
         .expect("the waiting request got an answer, not a dropped connection");
     assert_eq!(
-        (answer.status, answer.data()["status"].as_str()),
+        (answer.status.as_u16(), answer.data()["status"].as_str()),
         (202, Some("queued")),
         "{}",
         answer.body

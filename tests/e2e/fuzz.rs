@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::setup::ADMIN_KEY;
-use crate::{Gateway, Setup, call};
+use crate::{Gateway, Setup};
 
 /// The variable `cargo xtask test` sets to the schemathesis program it installed.
 const SCHEMATHESIS_VAR: &str = "SCHEMATHESIS_BIN";
@@ -124,9 +124,11 @@ async fn every_operation_answers_as_documented_to_generated_requests() {
     )
     .await;
     let operations = documented_operations(&gw).await;
-    let created = call(gw.post("/api/keys", json!({ "name": "fuzz user", "role": "user" })))
+    let created = gw
+        .post("/api/keys", json!({ "name": "fuzz user", "role": "user" }))
+        .send()
         .await
-        .ok(201);
+        .expect(201);
     let user_key = created.data()["secret"].as_str().expect("secret").to_string();
     let user_id = created.data()["id"].as_str().expect("id").to_string();
     let admin_id = &ADMIN_KEY[5..13];
@@ -190,9 +192,11 @@ async fn every_operation_answers_as_documented_to_generated_requests() {
     assert!(accepted >= 20, "only {accepted} generated sends were accepted");
     let status = gw.status().await;
     assert_eq!(status["connection"]["state"], "connected", "{status}");
-    call(gw.request(reqwest::Method::GET, "/api/status", crate::Auth::ApiKey(&user_key)))
+    gw.call(reqwest::Method::GET, "/api/status")
+        .key(&user_key)
+        .send()
         .await
-        .ok(200);
+        .expect(200);
 }
 
 /// How many operations (method and path) the served document describes.

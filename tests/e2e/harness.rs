@@ -4,27 +4,37 @@
 //! prints the end of the log.
 
 use std::fs::File;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
+use wapi_test_support::{Client, eventually_within};
 
 use crate::setup::{ADMIN_KEY, Setup};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_wapi");
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
+/// A real gateway process; it dereferences to the [`Client`] that calls its current run.
 pub struct Gateway {
     dir: Option<TempDir>,
     setup: Setup,
     child: Option<Child>,
     /// How many times the process was started (each run logs to its own files).
     runs: usize,
-    base: String,
-    client: reqwest::Client,
-    key: String,
+    /// Made anew at every start: the port changes.
+    client: Client,
+}
+
+impl Deref for Gateway {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Gateway {
@@ -36,9 +46,7 @@ impl Gateway {
             setup,
             child: None,
             runs: 0,
-            base: String::new(),
-            client: reqwest::Client::new(),
-            key: String::new(),
+            client: Client::new(reqwest::Client::new(), String::new(), String::new()),
         };
         gw.launch().await;
         gw
@@ -63,22 +71,22 @@ impl Gateway {
             .stderr(Stdio::from(log("stderr")));
         self.child = Some(command.spawn().expect("spawning wapi"));
         let port = self.wait_for_port().await;
-        self.client = self.build_client(port);
-        self.base = match self.setup.tls_root {
+        let base = match self.setup.tls_root {
             Some(_) => format!("https://localhost:{port}"),
             None => format!("http://127.0.0.1:{port}"),
         };
-        self.key = match self.setup.admin_key {
+        let admin = match self.setup.admin_key {
             true => ADMIN_KEY.to_string(),
             false => std::fs::read_to_string(self.admin_key_file())
                 .unwrap_or_default()
                 .trim()
                 .to_string(),
         };
+        self.client = Client::new(self.build_client(port), base, admin);
         let health = self.url("/healthz");
-        let client = self.client.clone();
-        crate::eventually("GET /healthz = 200", Duration::from_secs(10), || {
-            let request = client.get(&health).send();
+        let http = self.http().clone();
+        eventually_within("GET /healthz = 200", Duration::from_secs(10), || {
+            let request = http.get(&health).send();
             async move { request.await.ok().filter(|r| r.status() == 200).map(drop) }
         })
         .await;
@@ -118,31 +126,6 @@ impl Gateway {
         builder.build().expect("HTTP client")
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    /// The served OpenAPI document (no key needed).
-    pub async fn openapi(&self) -> Value {
-        self.client
-            .get(self.url("/api/openapi.json"))
-            .send()
-            .await
-            .expect("GET /api/openapi.json")
-            .json()
-            .await
-            .expect("the document is JSON")
-    }
-
-    /// The admin key (the fixed one, or the one the first start wrote to `admin-key.txt`).
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     pub fn dir(&self) -> &Path {
         self.dir
             .as_ref()
@@ -172,6 +155,15 @@ impl Gateway {
             .collect()
     }
 
+    /// Waits up to `deadline` until the simulator recorded at least `n` sends; returns the record.
+    pub async fn recorded(&self, n: usize, deadline: Duration) -> Vec<Value> {
+        eventually_within(&format!("{n} sends in the record"), deadline, || async {
+            let record = self.record();
+            (record.len() >= n).then_some(record)
+        })
+        .await
+    }
+
     /// Every run's stdout and stderr.
     pub fn logs(&self) -> String {
         let mut all = String::new();
@@ -184,12 +176,12 @@ impl Gateway {
         all
     }
 
-    /// SIGKILL, as a crash or a power cut would.
     /// The running server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the gateway is running").id()
     }
 
+    /// SIGKILL, as a crash or a power cut would.
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("the gateway is running");
         child.kill().expect("kill -9");

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{Auth, Gateway, Setup, TO, call};
+use crate::{Gateway, Setup, TO};
 
 const MB: usize = 1 << 20;
 const KEY: &str = crate::setup::ADMIN_KEY;
@@ -182,16 +182,6 @@ async fn stream_body(gw: &Gateway, head: Vec<u8>, preamble: Vec<u8>, total: usiz
     Streamed { answer, sent, after }
 }
 
-pub(crate) async fn healthy(gw: &Gateway) {
-    let answer = gw
-        .client()
-        .get(gw.url("/healthz"))
-        .send()
-        .await
-        .expect("the gateway answers");
-    assert_eq!(answer.status(), 200, "the gateway is still healthy");
-}
-
 #[tokio::test]
 async fn empty_large_and_huge_bodies_are_answered_without_buffering_them() {
     let gw = Gateway::start(Setup::new()).await;
@@ -270,7 +260,7 @@ async fn empty_large_and_huge_bodies_are_answered_without_buffering_them() {
         .unwrap_or_default();
     assert!(left.is_empty(), "a refused upload left files: {left:?}");
 
-    healthy(&gw).await;
+    gw.healthy().await;
     memory_bounded(&gw, "bodies", before, 30);
     assert_eq!(gw.statuses().await.len(), 0, "nothing was queued");
 }
@@ -279,14 +269,10 @@ async fn empty_large_and_huge_bodies_are_answered_without_buffering_them() {
 async fn invalid_utf8_and_deep_nesting_are_refused_with_the_envelope() {
     let gw = Gateway::start(Setup::new()).await;
     let before = memory(&gw);
-    let post = |body: Vec<u8>| {
-        gw.request(Method::POST, "/api/messages", Auth::Admin)
-            .header("content-type", "application/json")
-            .body(body)
-    };
+    let post = |body: Vec<u8>| gw.admin(Method::POST, "/api/messages").body("application/json", body);
     let mut bad_utf8 = format!("{{\"to\": \"{TO}\", \"text\": \"").into_bytes();
     bad_utf8.extend_from_slice(b"\xff\xfe\xc3\x28\"}");
-    call(post(bad_utf8)).await.err(400, "VALIDATION_ERROR");
+    post(bad_utf8).send().await.expect_error(400, "VALIDATION_ERROR");
 
     let deep_array = "[".repeat(100_000).into_bytes();
     let deep_object = "{\"a\":".repeat(100_000).into_bytes();
@@ -297,7 +283,7 @@ async fn invalid_utf8_and_deep_nesting_are_refused_with_the_envelope() {
     .into_bytes();
     for (case, body) in [("array", deep_array), ("object", deep_object), ("field", deep_field)] {
         let started = Instant::now();
-        let answer = call(post(body)).await.err(400, "VALIDATION_ERROR");
+        let answer = post(body).send().await.expect_error(400, "VALIDATION_ERROR");
         println!(
             "nested 100k ({case}): 400 in {:?}: {}",
             started.elapsed(),
@@ -307,26 +293,31 @@ async fn invalid_utf8_and_deep_nesting_are_refused_with_the_envelope() {
 
     // Header values that are not UTF-8 (obs-text bytes).
     let bytes = |b: &'static [u8]| reqwest::header::HeaderValue::from_bytes(b).expect("obs-text is a valid value");
-    let status = || gw.request(Method::GET, "/api/status", Auth::None);
-    call(status().header("x-api-key", bytes(b"wapi_\xff\xfe")))
+    let status = || gw.call(Method::GET, "/api/status");
+    status()
+        .header("x-api-key", bytes(b"wapi_\xff\xfe"))
+        .send()
         .await
-        .err(401, "UNAUTHORIZED");
-    call(status().header("authorization", bytes(b"Bearer \xc3\x28")))
+        .expect_error(401, "UNAUTHORIZED");
+    status()
+        .header("authorization", bytes(b"Bearer \xc3\x28"))
+        .send()
         .await
-        .err(401, "UNAUTHORIZED");
-    let id = call(gw.get("/api/status").header("x-request-id", bytes(b"id-\xff")))
+        .expect_error(401, "UNAUTHORIZED");
+    let id = gw
+        .get("/api/status")
+        .header("x-request-id", bytes(b"id-\xff"))
+        .send()
         .await
-        .ok(200);
-    assert!(
-        id.header("x-request-id")
-            .is_some_and(|v| v.is_ascii() && !v.contains('\u{fffd}'))
-    );
-    let idem = call(
-        gw.post("/api/messages", json!({ "to": TO, "text": "hi" }))
-            .header("idempotency-key", bytes(b"k-\xff")),
-    )
-    .await
-    .err(422, "VALIDATION_ERROR");
+        .expect(200);
+    let echoed = id.header("x-request-id");
+    assert!(echoed.is_ascii() && !echoed.contains('\u{fffd}'), "{echoed:?}");
+    let idem = gw
+        .post("/api/messages", json!({ "to": TO, "text": "hi" }))
+        .header("idempotency-key", bytes(b"k-\xff"))
+        .send()
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
     assert_eq!(idem.detail_fields(), ["Idempotency-Key"]);
 
     // The path: raw bytes are refused by the HTTP parser; percent-encoded ones reach the router.
@@ -343,14 +334,15 @@ async fn invalid_utf8_and_deep_nesting_are_refused_with_the_envelope() {
         "a bad path is 400, 404 or a close"
     );
     for path in ["/api/messages/%FF%FE", "/api/keys/%C3%28", "/%FF", "/dashboard/%FF.js"] {
-        let answer = call(gw.request(Method::GET, path, Auth::Admin)).await;
-        assert!((400..500).contains(&answer.status), "{path}: {}", answer.status);
+        let answer = gw.admin(Method::GET, path).send().await;
+        assert!(answer.status.is_client_error(), "{path}: {}", answer.status);
     }
-    call(gw.get("/api/messages?cursor=%FF%FE"))
+    gw.get("/api/messages?cursor=%FF%FE")
+        .send()
         .await
-        .err(400, "VALIDATION_ERROR");
+        .expect_error(400, "VALIDATION_ERROR");
 
-    healthy(&gw).await;
+    gw.healthy().await;
     memory_bounded(&gw, "malformed input", before, 30);
     assert_eq!(gw.statuses().await.len(), 0, "nothing was queued");
 }
@@ -384,6 +376,6 @@ async fn huge_and_numerous_headers_get_431_or_a_clean_close() {
         println!("{case}: {status:?}");
         assert!(status.is_none_or(|s| s == 431), "{case}: {status:?}");
     }
-    healthy(&gw).await;
+    gw.healthy().await;
     memory_bounded(&gw, "headers", before, 30);
 }

@@ -6,11 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use reqwest::Method;
 
-use crate::{Auth, Gateway, Setup, call};
-
-async fn status_as(gw: &Gateway, auth: Auth<'_>) -> crate::Resp {
-    call(gw.request(Method::GET, "/api/status", auth)).await
-}
+use crate::{Gateway, Setup};
 
 fn stdout(output: &std::process::Output) -> String {
     assert!(
@@ -34,20 +30,28 @@ async fn cli_keys_work_with_the_running_server_and_revocation_is_immediate() {
     );
     let id = key[5..13].to_string();
 
-    let by_header = status_as(&gw, Auth::ApiKey(&key)).await.ok(200);
+    let by_header = gw.status_as(&key).await.expect(200);
     assert_eq!(by_header.data()["keyRole"], "user");
     assert_eq!(
-        status_as(&gw, Auth::Bearer(&key)).await.ok(200).data()["keyRole"],
+        gw.call(Method::GET, "/api/status")
+            .bearer(&key)
+            .send()
+            .await
+            .expect(200)
+            .data()["keyRole"],
         "user"
     );
-    call(gw.request(Method::GET, "/api/keys", Auth::ApiKey(&key)))
+    gw.call(Method::GET, "/api/keys")
+        .key(&key)
+        .send()
         .await
-        .err(403, "ADMIN_REQUIRED");
-    status_as(&gw, Auth::None).await.err(401, "UNAUTHORIZED");
+        .expect_error(403, "ADMIN_REQUIRED");
+    gw.call(Method::GET, "/api/status")
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
     let wrong_secret = format!("{}{}", &key[..14], "A".repeat(32));
-    status_as(&gw, Auth::ApiKey(&wrong_secret))
-        .await
-        .err(401, "UNAUTHORIZED");
+    gw.status_as(&wrong_secret).await.expect_error(401, "UNAUTHORIZED");
 
     let list = stdout(&gw.cli(&["keys", "list"]).await);
     let line = list
@@ -61,8 +65,12 @@ async fn cli_keys_work_with_the_running_server_and_revocation_is_immediate() {
     assert!(!list.contains(&key[14..]), "a secret is never shown again");
 
     stdout(&gw.cli(&["keys", "revoke", &id]).await);
-    status_as(&gw, Auth::ApiKey(&key)).await.err(401, "UNAUTHORIZED");
-    status_as(&gw, Auth::Bearer(&key)).await.err(401, "UNAUTHORIZED");
+    gw.status_as(&key).await.expect_error(401, "UNAUTHORIZED");
+    gw.call(Method::GET, "/api/status")
+        .bearer(&key)
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
     let listed = stdout(&gw.cli(&["keys", "list"]).await);
     assert!(
         listed.lines().any(|l| l.contains(&id) && l.contains("revoked")),
@@ -71,7 +79,7 @@ async fn cli_keys_work_with_the_running_server_and_revocation_is_immediate() {
     let unknown = gw.cli(&["keys", "revoke", "NoSuchId"]).await;
     assert!(!unknown.status.success(), "revoking an unknown key fails");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("NoSuchId"));
-    let keys = call(gw.get("/api/keys")).await.ok(200);
+    let keys = gw.get("/api/keys").send().await.expect(200);
     let row = keys
         .data()
         .as_array()
@@ -92,18 +100,15 @@ async fn first_start_without_admin_key_writes_a_private_admin_key_file() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "admin-key.txt is private");
-    let key = gw.key().to_string();
+    let key = gw.admin.clone();
     assert!(key.starts_with("wapi_") && key.len() == 46, "{key:?}");
     let logs = gw.logs();
     assert!(
         !logs.contains(&key) && logs.contains("admin-key.txt"),
         "output that is not a terminal gets the file's path, never the key: {logs}"
     );
-    assert_eq!(
-        status_as(&gw, Auth::ApiKey(&key)).await.ok(200).data()["keyRole"],
-        "admin"
-    );
-    call(gw.get("/api/keys")).await.ok(200);
+    assert_eq!(gw.status_as(&key).await.expect(200).data()["keyRole"], "admin");
+    gw.get("/api/keys").send().await.expect(200);
 
     gw.terminate().await;
     gw.restart().await;
@@ -112,7 +117,7 @@ async fn first_start_without_admin_key_writes_a_private_admin_key_file() {
         key,
         "a later start keeps the first key"
     );
-    status_as(&gw, Auth::ApiKey(&key)).await.ok(200);
+    gw.status_as(&key).await.expect(200);
     assert_eq!(
         gw.logs().matches(&key).count(),
         0,

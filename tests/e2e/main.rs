@@ -1,8 +1,9 @@
 //! End-to-end tests: each starts the real `wapi` binary on its own temporary folder with the
 //! simulated WhatsApp backend, drives it over HTTP (and its command line), and checks what the
 //! simulator recorded as sent. Tests run in parallel; none sleeps through a real anti-ban gap.
+//! Calling the gateway is the harness the API tests share (`tests/support`); what is this
+//! level's own is starting, stopping and reading the real process (`harness.rs`, `setup.rs`).
 
-mod api;
 mod harness;
 mod setup;
 
@@ -29,9 +30,9 @@ mod slow_clients;
 mod tls;
 mod web_offline;
 
-pub use api::{Auth, Resp, call, eventually};
 pub use harness::Gateway;
 pub use setup::Setup;
+pub use wapi_test_support::{Answer, eventually, eventually_within};
 
 /// A number the simulator knows as on WhatsApp.
 pub const TO: &str = "15550009999";

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
 
-use crate::{Gateway, Resp, Setup, TO, call};
+use crate::{Answer, Gateway, Setup, TO};
 
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
@@ -15,7 +15,7 @@ const PNG: &[u8] = &[
     0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
-async fn upload(gw: &Gateway, bytes: Vec<u8>, name: &str, mime: &str, caption: &str) -> Resp {
+async fn upload(gw: &Gateway, bytes: Vec<u8>, name: &str, mime: &str, caption: &str) -> Answer {
     let file = Part::bytes(bytes)
         .file_name(name.to_string())
         .mime_str(mime)
@@ -24,11 +24,10 @@ async fn upload(gw: &Gateway, bytes: Vec<u8>, name: &str, mime: &str, caption: &
         .text("to", TO)
         .text("caption", caption.to_string())
         .part("file", file);
-    call(
-        gw.request(reqwest::Method::POST, "/api/messages/media", crate::Auth::Admin)
-            .multipart(form),
-    )
-    .await
+    gw.admin(reqwest::Method::POST, "/api/messages/media")
+        .multipart(form)
+        .send()
+        .await
 }
 
 fn files_in(dir: &std::path::Path) -> Vec<String> {
@@ -46,7 +45,7 @@ async fn media_upload_is_sent_as_an_image_and_oversized_uploads_are_refused() {
     let gw = Gateway::start(Setup::new().set("limits.max_upload", "1KB")).await;
 
     let sent = upload(&gw, PNG.to_vec(), "dot.png", "image/png", "a red dot").await;
-    let id = Gateway::accepted(&sent);
+    let id = sent.accepted();
     assert_eq!(sent.data()["type"], "image", "{}", sent.body);
     assert_eq!(sent.data()["media"]["size"], PNG.len());
     let message = gw.wait_status(id, "sent", Duration::from_secs(10)).await;
@@ -73,7 +72,7 @@ async fn media_upload_is_sent_as_an_image_and_oversized_uploads_are_refused() {
 
     let big = upload(&gw, vec![7u8; 5_000], "big.bin", "application/octet-stream", "too big")
         .await
-        .err(413, "UPLOAD_ERROR");
+        .expect_error(413, "UPLOAD_ERROR");
     assert!(big.body["error"].as_str().unwrap().contains("limit"), "{}", big.body);
     assert_eq!(
         files_in(&gw.media_dir()),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::{Gateway, Setup, TO, call};
+use crate::{Gateway, Setup, TO};
 
 const NOT_ON_WHATSAPP: &str = "15550001111";
 const FAILS: &str = "15550002222";
@@ -20,18 +20,20 @@ async fn unknown_numbers_are_refused_checked_and_failed_sends_keep_their_reason(
     .await;
 
     let refused = gw
-        .send_text(NOT_ON_WHATSAPP, "hello?")
+        .send_text(&gw.admin, NOT_ON_WHATSAPP, "hello?")
         .await
-        .err(404, "RECIPIENT_NOT_FOUND");
+        .expect_error(404, "RECIPIENT_NOT_FOUND");
     assert!(
         refused.body["error"].as_str().unwrap().contains(NOT_ON_WHATSAPP),
         "{}",
         refused.body
     );
 
-    let check = call(gw.post("/api/numbers/check", json!({ "numbers": [NOT_ON_WHATSAPP, TO, FAILS] })))
+    let check = gw
+        .post("/api/numbers/check", json!({ "numbers": [NOT_ON_WHATSAPP, TO, FAILS] }))
+        .send()
         .await
-        .ok(200);
+        .expect(200);
     let answers: Vec<(&str, bool)> = check.data()["results"]
         .as_array()
         .expect("results")
@@ -39,21 +41,26 @@ async fn unknown_numbers_are_refused_checked_and_failed_sends_keep_their_reason(
         .map(|r| (r["number"].as_str().unwrap(), r["onWhatsapp"].as_bool().unwrap()))
         .collect();
     assert_eq!(answers, [(NOT_ON_WHATSAPP, false), (TO, true), (FAILS, true)]);
-    let bad = call(gw.post("/api/numbers/check", json!({ "numbers": ["+15550001111"] })))
+    let bad = gw
+        .post("/api/numbers/check", json!({ "numbers": ["+15550001111"] }))
+        .send()
         .await
-        .err(422, "VALIDATION_ERROR");
+        .expect_error(422, "VALIDATION_ERROR");
     assert_eq!(bad.detail_fields(), ["numbers[0]"]);
 
     // With an idle queue the request may wait for the outcome: 200 `failed`, else 202 `queued`.
-    let attempt = gw.send_text(FAILS, "this send fails").await;
-    let answered = (attempt.status, attempt.data()["status"].as_str().unwrap_or_default());
+    let attempt = gw.send_text(&gw.admin, FAILS, "this send fails").await;
+    let answered = (
+        attempt.status.as_u16(),
+        attempt.data()["status"].as_str().unwrap_or_default(),
+    );
     assert!(
         matches!(answered, (200, "failed") | (202, "queued")),
         "{}",
         attempt.body
     );
     let failing = attempt.data()["id"].as_i64().expect("id");
-    let good = Gateway::accepted(&gw.send_text(TO, "this one goes out").await);
+    let good = gw.send_text(&gw.admin, TO, "this one goes out").await.accepted();
     let failed = gw.wait_status(failing, "failed", Duration::from_secs(10)).await;
     assert!(
         failed["reason"].as_str().is_some_and(|r| !r.is_empty()),

@@ -50,7 +50,7 @@ async fn queue_sends_in_order_one_at_a_time_with_gaps_typing_and_cooldowns() {
         .collect();
     let mut ids = Vec::new();
     for text in &texts {
-        let resp = gw.send_text(TO, text).await.ok(202);
+        let resp = gw.send_text(&gw.admin, TO, text).await.expect(202);
         assert_eq!(resp.data()["status"], "queued", "sync_wait = 0 answers at once");
         ids.push(resp.data()["id"].as_i64().expect("id"));
     }
@@ -162,7 +162,10 @@ async fn idle_send_answers_sent_and_a_send_behind_others_answers_queued() {
     )
     .await;
 
-    let first = gw.send_text(TO, "idle queue: I wait for the send").await.ok(200);
+    let first = gw
+        .send_text(&gw.admin, TO, "idle queue: I wait for the send")
+        .await
+        .expect(200);
     assert_eq!(first.data()["status"], "sent", "{}", first.body);
     let wa_id = first.data()["waMessageId"]
         .as_str()
@@ -174,13 +177,15 @@ async fn idle_send_answers_sent_and_a_send_behind_others_answers_queued() {
     let items: Vec<Value> = (0..3)
         .map(|i| json!({ "to": TO, "text": format!("ahead {i}") }))
         .collect();
-    let batch = crate::call(gw.post("/api/messages/batch", json!({ "items": items })))
+    let batch = gw
+        .post("/api/messages/batch", json!({ "items": items }))
+        .send()
         .await
-        .ok(200);
+        .expect(200);
     assert_eq!(batch.data()["queued"], 3, "{}", batch.body);
 
     let started = Instant::now();
-    let behind = gw.send_text(TO, "three are ahead of me").await.ok(202);
+    let behind = gw.send_text(&gw.admin, TO, "three are ahead of me").await.expect(202);
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "a queued answer comes at once, took {:?}",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{Gateway, Setup, TO, eventually};
+use crate::{Gateway, Setup, TO, eventually_within};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -44,7 +44,7 @@ pub(crate) fn with_shared_cache() -> Setup {
 }
 
 async fn plugins(gw: &Gateway) -> Vec<Value> {
-    let list = crate::call(gw.get("/api/plugins")).await.ok(200);
+    let list = gw.get("/api/plugins").send().await.expect(200);
     list.data().as_array().expect("a list").clone()
 }
 
@@ -83,17 +83,25 @@ async fn the_example_plugins_of_every_language_run_in_the_configured_order() {
     assert!(listed.iter().all(|p| p["state"] == "active"), "{listed:?}");
 
     // The template renders first, then JavaScript signs the rendered text.
-    let sent = crate::call(gw.post(
-        "/api/messages",
-        json!({"to": TO, "text": "Hi {{name}}", "vars": {"name": "Ana"}}),
-    ))
-    .await
-    .ok(200);
+    let sent = gw
+        .post(
+            "/api/messages",
+            json!({"to": TO, "text": "Hi {{name}}", "vars": {"name": "Ana"}}),
+        )
+        .send()
+        .await
+        .expect(200);
     assert_eq!(sent.data()["text"], "Hi Ana (sent by wapi)");
-    let refused = crate::call(gw.post("/api/messages", json!({"to": TO, "text": "casino night"}))).await;
-    refused.err(422, "RECIPIENT_REJECTED");
-    let refused = crate::call(gw.post("/api/messages", json!({"to": "442071234567", "text": "hello"}))).await;
-    refused.err(422, "RECIPIENT_REJECTED");
+    let refused = gw
+        .post("/api/messages", json!({"to": TO, "text": "casino night"}))
+        .send()
+        .await;
+    refused.expect_error(422, "RECIPIENT_REJECTED");
+    let refused = gw
+        .post("/api/messages", json!({"to": "442071234567", "text": "hello"}))
+        .send()
+        .await;
+    refused.expect_error(422, "RECIPIENT_REJECTED");
     // The webhook forwarder has no url configured: it runs on events and warns, nothing fails.
     gw.drained(Duration::from_secs(20)).await;
     let forwarder = plugins(&gw)
@@ -112,21 +120,21 @@ async fn a_replaced_plugin_serves_without_a_restart_and_state_and_cache_survive_
         .file("plugins.d/counter.wasm", fixture("kv-counter"))
         .file("plugins.d/stamp.wasm", fixture("stamp-a"));
     let mut gw = Gateway::start(setup).await;
-    let text = |r: crate::Resp| r.ok(200).data()["text"].as_str().unwrap().to_string();
-    assert_eq!(text(gw.send_text(TO, "hi").await), "hi #1 [a]");
+    let text = |r: crate::Answer| r.expect(200).data()["text"].as_str().unwrap().to_string();
+    assert_eq!(text(gw.send_text(&gw.admin, TO, "hi").await), "hi #1 [a]");
 
     let folder = gw.dir().join("plugins.d");
     std::fs::write(folder.join(".stamp.tmp"), fixture("stamp-b")).unwrap();
     std::fs::rename(folder.join(".stamp.tmp"), folder.join("stamp.wasm")).unwrap();
-    eventually("the new version serves", Duration::from_secs(20), || async {
-        let t = text(gw.send_text(TO, "hi").await);
+    eventually_within("the new version serves", Duration::from_secs(20), || async {
+        let t = text(gw.send_text(&gw.admin, TO, "hi").await);
         t.ends_with("[b]").then_some(t)
     })
     .await;
 
     gw.kill9();
     gw.restart().await;
-    let after = text(gw.send_text(TO, "hi").await);
+    let after = text(gw.send_text(&gw.admin, TO, "hi").await);
     assert!(after.ends_with("[b]"), "{after}");
     let n: u32 = after
         .trim_start_matches("hi #")

@@ -3,16 +3,18 @@
 
 use reqwest::Method;
 
-use crate::{Auth, Gateway, Setup, call};
+use crate::{Gateway, Setup};
 
 #[tokio::test]
 async fn unknown_routes_wrong_methods_and_missing_keys_answer_with_the_envelope() {
     let gw = Gateway::start(Setup::new()).await;
-    call(gw.get("/api/no-such-thing")).await.err(404, "NOT_FOUND");
-    let wrong = call(gw.request(Method::PUT, "/api/messages", Auth::Admin))
+    gw.get("/api/no-such-thing").send().await.expect_error(404, "NOT_FOUND");
+    let wrong = gw
+        .admin(Method::PUT, "/api/messages")
+        .send()
         .await
-        .err(405, "METHOD_NOT_ALLOWED");
-    let allow = wrong.header("allow").expect("405 carries Allow").to_ascii_uppercase();
+        .expect_error(405, "METHOD_NOT_ALLOWED");
+    let allow = wrong.header("allow").to_ascii_uppercase();
     assert!(allow.contains("GET") && allow.contains("POST"), "Allow: {allow}");
 
     let routes = [
@@ -33,19 +35,15 @@ async fn unknown_routes_wrong_methods_and_missing_keys_answer_with_the_envelope(
         (Method::POST, "/api/simulator"),
     ];
     for (method, path) in routes {
-        let refused = call(gw.request(method.clone(), path, Auth::None)).await;
+        let refused = gw.call(method.clone(), path).send().await;
         assert_eq!(
-            (refused.status, refused.body["code"].as_str()),
+            (refused.status.as_u16(), refused.body["code"].as_str()),
             (401, Some("UNAUTHORIZED")),
             "{method} {path}: {}",
             refused.body
         );
     }
-    let openapi = gw
-        .request(Method::GET, "/api/openapi.json", Auth::None)
-        .send()
-        .await
-        .expect("answer");
+    let openapi = gw.call(Method::GET, "/api/openapi.json").raw().await;
     assert_eq!(openapi.status(), 200);
     let doc: serde_json::Value = openapi.json().await.expect("JSON");
     assert!(

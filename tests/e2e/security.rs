@@ -15,7 +15,7 @@ use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-use crate::{Auth, Gateway, Resp, Setup, TO, call};
+use crate::{Answer, Gateway, Setup, TO};
 
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -37,9 +37,11 @@ fn occurrences(hay: &[u8], needle: &str) -> usize {
 
 /// A user key made through the API; returns the whole key.
 async fn api_key(gw: &Gateway, name: &str) -> String {
-    let created = call(gw.post("/api/keys", json!({ "name": name, "role": "user" })))
+    let created = gw
+        .post("/api/keys", json!({ "name": name, "role": "user" }))
+        .send()
         .await
-        .ok(201);
+        .expect(201);
     created.data()["secret"].as_str().expect("secret").to_string()
 }
 
@@ -100,31 +102,37 @@ fn search(gw: &Gateway, secrets: &[(&str, &str)], admin: &str, extra: &[(&str, &
 /// Uses the keys as clients would: both ways of presenting one, a send, a wrong secret, a user
 /// key on an admin route, and a key put in a URL by mistake (not read, and not logged either).
 async fn use_keys(gw: &Gateway, by_api: &str, by_cli: &str, wrong: &str) {
-    call(gw.request(Method::GET, "/api/status", Auth::ApiKey(by_api)))
+    gw.call(Method::GET, "/api/status").key(by_api).send().await.expect(200);
+    gw.call(Method::GET, "/api/status")
+        .bearer(by_cli)
+        .send()
         .await
-        .ok(200);
-    call(gw.request(Method::GET, "/api/status", Auth::Bearer(by_cli)))
-        .await
-        .ok(200);
+        .expect(200);
     let send = gw
-        .request(Method::POST, "/api/messages", Auth::ApiKey(by_cli))
+        .call(Method::POST, "/api/messages")
+        .key(by_cli)
         .json(&json!({ "to": TO, "text": "hello" }));
-    Gateway::accepted(&call(send).await);
-    call(gw.request(Method::GET, "/api/status", Auth::ApiKey(wrong)))
+    send.send().await.accepted();
+    gw.call(Method::GET, "/api/status")
+        .key(wrong)
+        .send()
         .await
-        .err(401, "UNAUTHORIZED");
-    call(gw.request(Method::GET, "/api/keys", Auth::Bearer(by_api)))
+        .expect_error(401, "UNAUTHORIZED");
+    gw.call(Method::GET, "/api/keys")
+        .bearer(by_api)
+        .send()
         .await
-        .err(403, "ADMIN_REQUIRED");
-    call(gw.request(Method::GET, &format!("/api/status?api_key={by_api}"), Auth::None))
+        .expect_error(403, "ADMIN_REQUIRED");
+    gw.call(Method::GET, &format!("/api/status?api_key={by_api}"))
+        .send()
         .await
-        .err(401, "UNAUTHORIZED");
+        .expect_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
 async fn no_key_secret_rests_in_any_file_or_log_line_at_trace_level() {
     let mut gw = Gateway::start(Setup::new().without_admin_key().env("WAPI_LOG", "trace")).await;
-    let admin = gw.key()[14..].to_string();
+    let admin = gw.admin[14..].to_string();
     let by_api = api_key(&gw, "made-by-api").await;
     let (by_cli, cli_stderr) = cli_key(&gw, "made-by-cli").await;
     let wrong = format!("{}{}", &by_api[..14], "Z".repeat(32));
@@ -160,22 +168,23 @@ async fn revocation_counts_on_the_next_request_from_the_api_and_from_another_pro
     let by_api = api_key(&gw, "revoked-by-api").await;
     let (by_cli, _) = cli_key(&gw, "revoked-by-cli").await;
     for key in [&by_api, &by_cli] {
-        call(gw.request(Method::GET, "/api/status", Auth::ApiKey(key)))
-            .await
-            .ok(200);
+        gw.call(Method::GET, "/api/status").key(key).send().await.expect(200);
     }
-    call(gw.delete(&format!("/api/keys/{}", &by_api[5..13]))).await.ok(200);
-    for auth in [Auth::ApiKey(&by_api), Auth::Bearer(&by_api)] {
-        call(gw.request(Method::GET, "/api/status", auth))
-            .await
-            .err(401, "UNAUTHORIZED");
+    gw.delete(&format!("/api/keys/{}", &by_api[5..13]))
+        .send()
+        .await
+        .expect(200);
+    let status = || gw.call(Method::GET, "/api/status");
+    for presented in [status().key(&by_api), status().bearer(&by_api)] {
+        presented.send().await.expect_error(401, "UNAUTHORIZED");
     }
     let out = gw.cli(&["keys", "revoke", &by_cli[5..13]]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let send = gw
-        .request(Method::POST, "/api/messages", Auth::ApiKey(&by_cli))
+        .call(Method::POST, "/api/messages")
+        .key(&by_cli)
         .json(&json!({ "to": TO, "text": "after revocation" }));
-    call(send).await.err(401, "UNAUTHORIZED");
+    send.send().await.expect_error(401, "UNAUTHORIZED");
     assert!(gw.record().is_empty(), "nothing was sent with a revoked key");
 }
 
@@ -203,7 +212,7 @@ fn concrete(path: &str, key_id: &str) -> String {
 async fn a_user_key_reaches_no_admin_operation_and_sees_no_other_key() {
     let gw = Gateway::start(Setup::new()).await;
     let user = api_key(&gw, "just-a-user").await;
-    let admin_id = &gw.key()[5..13];
+    let admin_id = &gw.admin[5..13];
     let doc = gw.openapi().await;
     let mut admin_ops = vec![(Method::POST, "/api/simulator".to_string())];
     let mut user_ops = Vec::new();
@@ -231,25 +240,23 @@ async fn a_user_key_reaches_no_admin_operation_and_sees_no_other_key() {
         assert!(listed.iter().any(|l| l == must), "{must} is not marked admin-only");
     }
     for (method, path) in &admin_ops {
-        let request = gw.request(method.clone(), path, Auth::ApiKey(&user)).json(&json!({}));
-        let refused = call(request).await.err(403, "ADMIN_REQUIRED");
+        let request = gw.call(method.clone(), path).key(&user).json(&json!({}));
+        let refused = request.send().await.expect_error(403, "ADMIN_REQUIRED");
         assert_eq!(refused.data(), &Value::Null, "{method} {path}");
     }
     for (method, path) in &user_ops {
-        let answer = call(gw.request(method.clone(), path, Auth::ApiKey(&user)).json(&json!({}))).await;
+        let answer = gw.call(method.clone(), path).key(&user).json(&json!({})).send().await;
         assert!(
-            answer.status != 403 && answer.status < 500,
+            answer.status != 403 && !answer.status.is_server_error(),
             "{method} {path}: {}",
             answer.body
         );
     }
     println!("user operations tried with the user key: {}", user_ops.len());
     // Nothing changed, and the user's own view names no key but its own role.
-    let keys = call(gw.get("/api/keys")).await.ok(200);
+    let keys = gw.get("/api/keys").send().await.expect(200);
     assert_eq!(keys.data().as_array().map(Vec::len), Some(2));
-    let status = call(gw.request(Method::GET, "/api/status", Auth::ApiKey(&user)))
-        .await
-        .ok(200);
+    let status = gw.call(Method::GET, "/api/status").key(&user).send().await.expect(200);
     assert_eq!(status.data()["keyRole"], "user");
     assert!(
         !status.body.to_string().contains(admin_id),
@@ -266,7 +273,7 @@ fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 async fn preflight(gw: &Gateway, origin: &str, method: &str) -> reqwest::Response {
-    gw.client()
+    gw.http()
         .request(Method::OPTIONS, gw.url("/api/messages"))
         .header("origin", origin)
         .header("access-control-request-method", method)
@@ -281,12 +288,7 @@ async fn cors_stays_closed_unless_an_origin_is_configured() {
     const APP: &str = "https://app.example.com";
     const EVIL: &str = "https://evil.example";
     let closed = Gateway::start(Setup::new()).await;
-    let simple = closed
-        .get("/api/status")
-        .header("origin", APP)
-        .send()
-        .await
-        .expect("answer");
+    let simple = closed.get("/api/status").header("origin", APP).raw().await;
     let pre = preflight(&closed, APP, "POST").await;
     for resp in [&simple, &pre] {
         assert_eq!(header(resp, "access-control-allow-origin"), None);
@@ -320,30 +322,19 @@ async fn cors_stays_closed_unless_an_origin_is_configured() {
     );
     for resp in [
         preflight(&open, EVIL, "POST").await,
-        open.get("/api/status")
-            .header("origin", EVIL)
-            .send()
-            .await
-            .expect("answer"),
+        open.get("/api/status").header("origin", EVIL).raw().await,
         open.get("/api/status")
             .header("origin", "https://app.example.com.evil.example")
-            .send()
-            .await
-            .expect("answer"),
+            .raw()
+            .await,
         open.get("/api/status")
             .header("origin", "http://app.example.com")
-            .send()
-            .await
-            .expect("answer"),
+            .raw()
+            .await,
     ] {
         assert_eq!(header(&resp, "access-control-allow-origin"), None, "{}", resp.url());
     }
-    let granted = open
-        .get("/api/status")
-        .header("origin", APP)
-        .send()
-        .await
-        .expect("answer");
+    let granted = open.get("/api/status").header("origin", APP).raw().await;
     assert_eq!(header(&granted, "access-control-allow-origin").as_deref(), Some(APP));
 }
 
@@ -372,7 +363,7 @@ async fn every_page_asset_and_answer_carries_the_security_headers() {
         "/api/nope",
         "/nope",
     ] {
-        let resp = gw.get(path).send().await.expect("answer");
+        let resp = gw.get(path).raw().await;
         let get = |name: &str| header(&resp, name).unwrap_or_else(|| panic!("{path}: no {name}"));
         assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
@@ -396,7 +387,7 @@ async fn every_page_asset_and_answer_carries_the_security_headers() {
     }
 }
 
-async fn upload(gw: &Gateway, size: usize, caption: &str) -> Resp {
+async fn upload(gw: &Gateway, size: usize, caption: &str) -> Answer {
     let file = Part::bytes(vec![7u8; size])
         .file_name("f.bin")
         .mime_str("application/octet-stream")
@@ -405,11 +396,10 @@ async fn upload(gw: &Gateway, size: usize, caption: &str) -> Resp {
         .text("to", TO)
         .text("caption", caption.to_string())
         .part("file", file);
-    call(
-        gw.request(Method::POST, "/api/messages/media", Auth::Admin)
-            .multipart(form),
-    )
-    .await
+    gw.admin(Method::POST, "/api/messages/media")
+        .multipart(form)
+        .send()
+        .await
 }
 
 #[tokio::test]
@@ -424,42 +414,49 @@ async fn request_size_limits_are_enforced_with_the_envelope() {
     .await;
     // max_body: a body past it is 413 whatever it holds; one under it is read.
     let padded = |n: usize| json!({ "to": TO, "text": "ok", "vars": { "pad": "x".repeat(n) } });
-    let over = call(gw.post("/api/messages", padded(65_000)))
+    let over = gw
+        .post("/api/messages", padded(65_000))
+        .send()
         .await
-        .err(413, "UPLOAD_ERROR");
+        .expect_error(413, "UPLOAD_ERROR");
     assert!(
         over.body["error"].as_str().unwrap().contains("limits.max_body"),
         "{}",
         over.body
     );
-    let under = call(gw.post("/api/messages", padded(60_000))).await;
+    let under = gw.post("/api/messages", padded(60_000)).send().await;
     assert_ne!(under.status, 413, "{}", under.body);
-    call(gw.post("/api/numbers/check", json!({ "numbers": vec![TO; 5_000] })))
+    gw.post("/api/numbers/check", json!({ "numbers": vec![TO; 5_000] }))
+        .send()
         .await
-        .err(413, "UPLOAD_ERROR");
+        .expect_error(413, "UPLOAD_ERROR");
 
     // max_upload.
-    let big = upload(&gw, 2_001, "").await.err(413, "UPLOAD_ERROR");
+    let big = upload(&gw, 2_001, "").await.expect_error(413, "UPLOAD_ERROR");
     assert!(big.body["error"].as_str().unwrap().contains("limit"), "{}", big.body);
-    Gateway::accepted(&upload(&gw, 2_000, "").await);
+    upload(&gw, 2_000, "").await.accepted();
 
     // max_text: texts, captions and batch items.
     let text = |n: usize| json!({ "to": TO, "text": "x".repeat(n) });
-    let long = call(gw.post("/api/messages", text(21)))
+    let long = gw
+        .post("/api/messages", text(21))
+        .send()
         .await
-        .err(422, "VALIDATION_ERROR");
+        .expect_error(422, "VALIDATION_ERROR");
     assert_eq!(long.detail_fields(), ["text"]);
-    Gateway::accepted(&gw.send_text(TO, &"x".repeat(20)).await);
-    let caption = upload(&gw, 10, &"c".repeat(21)).await.err(422, "VALIDATION_ERROR");
+    gw.send_text(&gw.admin, TO, &"x".repeat(20)).await.accepted();
+    let caption = upload(&gw, 10, &"c".repeat(21))
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
     assert_eq!(caption.detail_fields(), ["caption"]);
 
     // max_batch, and a long text inside a batch refuses that item only.
     let four = gw
         .batch(json!([text(1), text(1), text(1), text(1)]))
         .await
-        .err(422, "VALIDATION_ERROR");
+        .expect_error(422, "VALIDATION_ERROR");
     assert_eq!(four.detail_fields(), ["items"]);
-    let three = gw.batch(json!([text(1), text(21), text(20)])).await.ok(200);
+    let three = gw.batch(json!([text(1), text(21), text(20)])).await.expect(200);
     assert_eq!(
         (three.data()["queued"].as_u64(), three.data()["refused"].as_u64()),
         (Some(2), Some(1))

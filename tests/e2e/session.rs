@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::{Gateway, Setup, TO};
 
-/// Asserts that nothing is sent for a while (several gaps of the test configuration).
+/// Asserts that nothing is sent for a while (several gaps of the test configuration). The wait is
+/// the assertion — that something does not happen shows only over time; the sender's wait for
+/// the session is proven on the paused clock in `host/src/queue/tests.rs`.
 async fn nothing_sent_for(gw: &Gateway, quiet: Duration) {
     let before = gw.record().len();
     tokio::time::sleep(quiet).await;
@@ -16,7 +18,7 @@ async fn nothing_sent_for(gw: &Gateway, quiet: Duration) {
 async fn queue_texts(gw: &Gateway, label: &str, n: usize) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let resp = gw.send_text(TO, &format!("{label} {i}")).await.ok(202);
+        let resp = gw.send_text(&gw.admin, TO, &format!("{label} {i}")).await.expect(202);
         assert_eq!(resp.data()["status"], "queued", "{}", resp.body);
         ids.push(resp.data()["id"].as_i64().unwrap());
     }
@@ -32,29 +34,29 @@ async fn assert_all(gw: &Gateway, ids: &[i64], status: &str) {
 #[tokio::test]
 async fn disconnect_pauses_the_queue_and_logout_refuses_and_holds_it_until_link() {
     let gw = Gateway::start(Setup::new()).await;
-    let hello = gw.send_text(TO, "connected: sent at once").await.ok(200);
+    let hello = gw.send_text(&gw.admin, TO, "connected: sent at once").await.expect(200);
     assert_eq!(hello.data()["status"], "sent");
 
-    gw.sim("disconnect").await;
+    gw.simulate("disconnect").await;
     assert_eq!(gw.status().await["connection"]["state"], "reconnecting");
     let paused = queue_texts(&gw, "while disconnected", 3).await;
     nothing_sent_for(&gw, Duration::from_millis(400)).await;
     assert_all(&gw, &paused, "queued").await;
     assert_eq!(gw.status().await["pendingMessages"], 3);
 
-    gw.sim("link").await;
+    gw.simulate("link").await;
     gw.drained(Duration::from_secs(10)).await;
     assert_all(&gw, &paused, "sent").await;
     assert_eq!(gw.record().len(), 4);
 
-    gw.sim("disconnect").await;
+    gw.simulate("disconnect").await;
     let held = queue_texts(&gw, "queued before the logout", 2).await;
-    gw.sim("logout").await;
+    gw.simulate("logout").await;
     let status = gw.status().await;
     assert_eq!(status["connection"]["state"], "waiting_for_qr", "{status}");
-    gw.send_text(TO, "nobody is linked")
+    gw.send_text(&gw.admin, TO, "nobody is linked")
         .await
-        .err(503, "WHATSAPP_NOT_CONNECTED");
+        .expect_error(503, "WHATSAPP_NOT_CONNECTED");
     nothing_sent_for(&gw, Duration::from_millis(400)).await;
     assert_all(&gw, &held, "queued").await;
     assert_eq!(gw.status().await["pendingMessages"], 2, "held, not lost");
@@ -72,7 +74,7 @@ async fn disconnect_pauses_the_queue_and_logout_refuses_and_holds_it_until_link(
         "the list: queued in send order, then the rest newest first"
     );
 
-    gw.sim("link").await;
+    gw.simulate("link").await;
     gw.drained(Duration::from_secs(10)).await;
     assert_all(&gw, &held, "sent").await;
     let sent: Vec<i64> = gw.record().iter().map(|e| e["id"].as_i64().unwrap()).collect();

@@ -1,6 +1,6 @@
 //! `server.tls_cert` / `server.tls_key`: the gateway speaks HTTPS itself.
 
-use crate::{Gateway, Setup, call};
+use crate::{Gateway, Setup};
 
 #[tokio::test]
 async fn tls_serves_the_api_over_https_with_the_configured_certificate() {
@@ -9,7 +9,7 @@ async fn tls_serves_the_api_over_https_with_the_configured_certificate() {
     assert!(gw.url("/").starts_with("https://localhost:"));
     assert!(gw.logs().contains("listening on https://"), "the log names the scheme");
 
-    let status = call(gw.get("/api/status")).await.ok(200);
+    let status = gw.get("/api/status").send().await.expect(200);
     assert_eq!(status.data()["keyRole"], "admin");
     assert_eq!(status.data()["connection"]["state"], "connected");
 

@@ -338,8 +338,31 @@ async fn within_10s(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Counts the errors the sender logs on this thread — each one a write it will try again.
+#[derive(Clone, Default)]
+struct SenderErrors(Arc<std::sync::atomic::AtomicUsize>);
+
+impl SenderErrors {
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SenderErrors {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::ERROR && meta.target() == "wapi::queue::sender" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_send_whose_outcome_cannot_be_written_is_recorded_later_never_sent_again() {
+    use tracing_subscriber::layer::SubscriberExt;
+    // The runtime has one thread, so the sender's task logs to this subscriber.
+    let errors = SenderErrors::default();
+    let _logs = tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
     let rig = Rig::new("2026-11-28T10:00:00Z", &[]);
     rig.enqueue(&[("15551234567", "a"), ("15551234567", "b")]).await;
     // Another connection makes every `sent` transition fail, as a full disk would.
@@ -358,8 +381,10 @@ async fn a_send_whose_outcome_cannot_be_written_is_recorded_later_never_sent_aga
     };
     rig.start(cfg);
     within_10s("the first send", async || !rig.record().is_empty()).await;
-    // Long enough for a sender that gave up on the row to have moved on to the next message.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Three failed writes of the outcome (retried 50, then 100 ms apart): the sender is still
+    // on the first message. One that gave up on the row would have sent the next within a few
+    // milliseconds of the first failure.
+    within_10s("three failed writes of the outcome", async || errors.count() >= 3).await;
     let (first, _) = rig.store.message(1).await.unwrap().unwrap();
     assert_eq!(
         first.status,

@@ -12,30 +12,19 @@ use crate::support::{Gateway, ON_WHATSAPP, eventually, example_plugin, webhook_r
 
 const SECRET: &str = r#""whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#;
 
-/// A local receiver's URL, and every POST it got as `(webhook-id, payload)`.
-async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Value)>) {
-    let (url, mut raw) = webhook_receiver().await;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some((headers, body)) = raw.recv().await {
-            let id = headers["webhook-id"].to_str().unwrap_or_default().to_string();
-            let _ = tx.send((id, serde_json::from_str(&body).unwrap_or(Value::Null)));
-        }
-    });
-    (url, rx)
-}
+/// What the receiver got: every POST as `(headers, body)`.
+type Received = tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, String)>;
 
 /// `message id → webhook-id` of the next `n` deliveries.
-async fn next_deliveries(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
-    n: usize,
-) -> HashMap<String, String> {
+async fn next_deliveries(rx: &mut Received, n: usize) -> HashMap<String, String> {
     let mut got = HashMap::new();
     while got.len() < n {
-        let (id, payload) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        let (headers, body) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
             .await
             .expect("a delivery within 20 s")
             .expect("receiver open");
+        let id = headers["webhook-id"].to_str().unwrap_or_default().to_string();
+        let payload: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         assert_eq!(payload["type"], "message.sent", "{payload}");
         got.insert(payload["data"]["id"].as_str().unwrap().to_string(), id);
     }
@@ -64,7 +53,7 @@ fn history_end(gw: &Gateway) -> i64 {
 
 #[tokio::test]
 async fn events_not_yet_handed_on_at_a_stop_are_handed_on_after_the_restart_and_repeats_keep_their_id() {
-    let (url, mut rx) = receiver().await;
+    let (url, mut rx) = webhook_receiver().await;
     let url_literal = format!("{url:?}");
     let overrides = [
         ("plugins.webhook-forward.url", url_literal.as_str()),
@@ -117,7 +106,19 @@ async fn events_not_yet_handed_on_at_a_stop_are_handed_on_after_the_restart_and_
         .query_row("SELECT COUNT(*) FROM webhook_deliveries", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 3, "events handed on again found their deliveries");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every delivery done: whatever the gateway sent, the receiver holds (it takes a request
+    // before it answers, and a delivery is marked done after the answer).
+    eventually("every delivery to be done", || async {
+        let pending: i64 = db(&gw)
+            .query_row(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE state != 'delivered'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
     assert!(rx.try_recv().is_err(), "nothing else was delivered");
     gw.stop().await;
 }

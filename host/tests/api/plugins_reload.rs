@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
@@ -104,7 +103,16 @@ async fn a_call_in_flight_finishes_on_the_version_it_started_on() {
         let gw = gw.clone();
         tokio::spawn(async move { text_of_a_send(&gw, "slow").await })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    eventually("the slow call to start on version a", || async {
+        let db = rusqlite::Connection::open(gw.database_path()).expect("open the database");
+        let spinning = db.query_row(
+            "SELECT value FROM plugin_kv WHERE plugin = 'stamp' AND key = 'spinning'",
+            [],
+            |r| r.get::<_, String>(0),
+        );
+        (spinning.ok()? == "a").then_some(())
+    })
+    .await;
     gw.install_plugin("stamp", &fixture_plugin("stamp-b"));
     eventually("version b is published", || async {
         let list = gw.admin(Method::GET, "/api/plugins").send().await.expect(200);

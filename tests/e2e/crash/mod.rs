@@ -25,10 +25,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::api::try_call;
 use crate::durability::assert_nothing_lost;
 use crate::plugins::{example, with_shared_cache};
-use crate::{Gateway, Resp, Setup, TO};
+use crate::{Answer, Gateway, Setup, TO};
+use wapi_test_support::Call;
 
 use receiver::{KEY, Receiver};
 
@@ -189,14 +189,14 @@ async fn until(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
     true
 }
 
-fn batch_request(gw: &Gateway, key: &str, items: &[Value]) -> reqwest::RequestBuilder {
+fn batch_request(gw: &Gateway, key: &str, items: &[Value]) -> Call {
     gw.post("/api/messages/batch", json!({ "items": items }))
         .header("Idempotency-Key", key)
 }
 
 /// The ids a batch answer acknowledged (every item must be), and how many were replays.
 #[track_caller]
-fn acknowledged_by(answer: &Resp, n: usize) -> (Vec<i64>, usize) {
+fn acknowledged_by(answer: &Answer, n: usize) -> (Vec<i64>, usize) {
     assert_eq!(answer.status, 200, "{}", answer.body);
     let items = answer.data()["items"].as_array().expect("items");
     assert_eq!(items.len(), n, "{}", answer.body);
@@ -215,25 +215,24 @@ fn texts(tag: &str, n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// The events hook is through the journal: its cursor (written at most a second after it moved)
+/// is at the last history row, so every delivery it will ask for is stored.
+const HOOK_CAUGHT_UP: &str = "SELECT (SELECT position FROM event_cursors WHERE name = 'plugins:history') \
+     = (SELECT MAX(rowid) FROM message_history)";
+
 /// Waits until no delivery is pending and either every sent message is covered at the receiver
-/// or nothing new was stored for a while (a delivery never asked for will not come).
+/// or the events hook has handed on every event (a delivery never asked for will not come).
 async fn settle_webhooks(gw: &Gateway, receiver: &Receiver) {
     let db = database(gw);
     let started = Instant::now();
-    let (mut rows, mut stable_since) = (-1, Instant::now());
     loop {
+        // Read before the pending count: a delivery asked for is stored before the cursor moves.
+        let caught_up = count(&db, HOOK_CAUGHT_UP) == 1;
         let pending = count(&db, PENDING);
-        let now_rows = count(&db, "SELECT COUNT(*) FROM webhook_deliveries");
-        if now_rows != rows {
-            (rows, stable_since) = (now_rows, Instant::now());
-        }
         let sent: HashSet<i64> = ids(&db, "SELECT id FROM messages WHERE status = 'sent'")
             .into_iter()
             .collect();
-        if pending == 0 && sent.is_subset(&receiver.covered()) {
-            return;
-        }
-        if pending == 0 && stable_since.elapsed() > Duration::from_millis(1500) {
+        if pending == 0 && (caught_up || sent.is_subset(&receiver.covered())) {
             return;
         }
         assert!(
@@ -260,7 +259,8 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
     let mut acknowledged: Vec<i64> = Vec::new();
     for b in 0..queued_first / BATCH {
         let items = texts(&format!("q{b}"), BATCH);
-        let answer = try_call(batch_request(&gw, &format!("crash-{seed}-q{b}"), &items))
+        let answer = batch_request(&gw, &format!("crash-{seed}-q{b}"), &items)
+            .try_send()
             .await
             .expect("an answer");
         acknowledged.extend(acknowledged_by(&answer, BATCH).0);
@@ -294,6 +294,7 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
                 let n = recorded(&gw);
                 until(MOMENT_WAIT, || recorded(&gw) > n).await;
             }
+            // The scenario: a kill this long after a send, wherever the sender is by then.
             Moment::After(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Moment::Retrying => {
                 let db = database(&gw);
@@ -302,8 +303,9 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
             Moment::MidRequest { items, after_ms } => {
                 let key = format!("crash-{seed}-k{k}");
                 let items = texts(&format!("k{k}"), items);
-                let answer = tokio::spawn(try_call(batch_request(&gw, &key, &items)));
+                let answer = tokio::spawn(batch_request(&gw, &key, &items).try_send());
                 request = Some((key, items, answer));
+                // The scenario: a kill at a seeded moment of the request, answered or not.
                 tokio::time::sleep(Duration::from_millis(after_ms)).await;
             }
         }
@@ -337,7 +339,8 @@ async fn twenty_kill_9s_while_500_messages_drain_and_webhooks_deliver_lose_nothi
                     // Cut by the kill: the client retries with the same key.
                     kill.cut = true;
                     cut_requests += 1;
-                    try_call(batch_request(&gw, &key, &items))
+                    batch_request(&gw, &key, &items)
+                        .try_send()
                         .await
                         .expect("an answer to the retry")
                 }

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::api::try_call;
-use crate::{Gateway, Resp, Setup, TO, call, eventually};
+use crate::{Answer, Gateway, Setup, TO, eventually_within};
+use wapi_test_support::Client;
 
 /// A quick anti-ban pace, so a few hundred messages drain in seconds.
 fn fast() -> Setup {
@@ -38,8 +38,8 @@ fn fast() -> Setup {
         .set("antiban.sync_wait", "0s")
 }
 
-fn accepted(resp: &Resp) -> Option<i64> {
-    matches!(resp.status, 200 | 202)
+fn accepted(resp: &Answer) -> Option<i64> {
+    matches!(resp.status.as_u16(), 200 | 202)
         .then(|| resp.data()["id"].as_i64())
         .flatten()
 }
@@ -66,7 +66,7 @@ fn mib(kib: u64) -> f64 {
 
 /// One send's answer, as the traffic saw it.
 #[derive(Debug)]
-struct Answer {
+struct Seen {
     at: Instant,
     took: Duration,
     status: u16,
@@ -77,7 +77,7 @@ struct Answer {
 
 /// Sends texts from `workers` tasks until stopped, keeping every answer.
 struct Traffic {
-    answers: Arc<Mutex<Vec<Answer>>>,
+    answers: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -88,28 +88,22 @@ impl Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = (0..workers)
             .map(|w| {
-                let request = {
-                    let (client, url, key) = (gw.client().clone(), gw.url("/api/messages"), gw.key().to_string());
-                    move |text: String| {
-                        client
-                            .post(&url)
-                            .header("X-API-Key", &key)
-                            .json(&json!({ "to": TO, "text": text }))
-                    }
-                };
+                let client = Client::clone(gw);
+                let request = move |text: String| client.post("/api/messages", json!({ "to": TO, "text": text }));
                 let (answers, stop, label) = (answers.clone(), stop.clone(), label.to_string());
                 tokio::spawn(async move {
                     let mut n = 0;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
                         let started = Instant::now();
-                        let resp = try_call(request(format!("{label} w{w} n{n}")))
+                        let resp = request(format!("{label} w{w} n{n}"))
+                            .try_send()
                             .await
                             .unwrap_or_else(|e| panic!("a send got no answer: {e}"));
-                        answers.lock().unwrap().push(Answer {
+                        answers.lock().unwrap().push(Seen {
                             at: Instant::now(),
                             took: started.elapsed(),
-                            status: resp.status,
+                            status: resp.status.as_u16(),
                             code: resp.body["code"].as_str().unwrap_or_default().to_string(),
                             id: accepted(&resp),
                             body: resp.body,
@@ -122,14 +116,14 @@ impl Traffic {
     }
 
     /// Waits until `enough` holds for the answers so far.
-    async fn until(&self, what: &str, timeout: Duration, enough: impl Fn(&[Answer]) -> bool) {
-        eventually(what, timeout, || async {
+    async fn until(&self, what: &str, timeout: Duration, enough: impl Fn(&[Seen]) -> bool) {
+        eventually_within(what, timeout, || async {
             enough(&self.answers.lock().unwrap()).then_some(())
         })
         .await;
     }
 
-    async fn finish(self) -> Vec<Answer> {
+    async fn finish(self) -> Vec<Seen> {
         self.stop.store(true, Ordering::Relaxed);
         for task in self.tasks {
             task.await.expect("a traffic task panicked");
@@ -169,22 +163,15 @@ async fn sent_exactly_once(gw: &Gateway, acknowledged: &HashSet<i64>) -> usize {
     recorded.len()
 }
 
-async fn healthy(gw: &Gateway) {
-    let resp = call(gw.request(reqwest::Method::GET, "/healthz", crate::Auth::None)).await;
-    let resp = resp.ok(200);
-    assert_eq!(resp.data()["status"], "ok", "{}", resp.body);
-}
-
 /// A 64 KiB upload sent as a document.
-async fn send_document(gw: &Gateway) -> Resp {
+async fn send_document(gw: &Gateway) -> Answer {
     let part = reqwest::multipart::Part::bytes(vec![7u8; 64 << 10])
         .file_name("notes.bin")
         .mime_str("application/octet-stream")
         .expect("mime");
     let form = reqwest::multipart::Form::new().text("to", TO).part("file", part);
-    call(
-        gw.request(reqwest::Method::POST, "/api/messages/media", crate::Auth::Admin)
-            .multipart(form),
-    )
-    .await
+    gw.admin(reqwest::Method::POST, "/api/messages/media")
+        .multipart(form)
+        .send()
+        .await
 }

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::api::try_call;
-use crate::{Gateway, Resp, TO, call};
+use crate::{Answer, Gateway, TO};
 
-use super::{fast, healthy, mib, open_fds, rss_kib};
+use super::{fast, mib, open_fds, rss_kib};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +26,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 async fn plugin_views(gw: &Gateway) -> HashMap<String, Value> {
-    let list = call(gw.get("/api/plugins")).await.ok(200);
+    let list = gw.get("/api/plugins").send().await.expect(200);
     list.data()
         .as_array()
         .expect("a list")
@@ -46,8 +45,8 @@ async fn a_corrupt_plugin_cache_is_compiled_again_and_the_plugin_serves() {
         .set("plugins.cache_dir", "plugin-cache")
         .file("plugins.d/stamp.wasm", fixture("stamp-a"));
     let mut gw = Gateway::start(setup).await;
-    let serves = |resp: Resp| assert_eq!(resp.ok(202).data()["text"], "hi [a]");
-    serves(gw.send_text(TO, "hi").await);
+    let serves = |resp: Answer| assert_eq!(resp.expect(202).data()["text"], "hi [a]");
+    serves(gw.send_text(&gw.admin, TO, "hi").await);
     let cache = gw.dir().join("plugin-cache");
     let artifact = only_artifact(&cache);
     let good = std::fs::read(&artifact).unwrap();
@@ -73,7 +72,7 @@ async fn a_corrupt_plugin_cache_is_compiled_again_and_the_plugin_serves() {
         let started = Instant::now();
         gw.restart().await;
         let up = started.elapsed();
-        serves(gw.send_text(TO, "hi").await);
+        serves(gw.send_text(&gw.admin, TO, "hi").await);
         let view = plugin_views(&gw).await.remove("stamp").expect("stamp listed");
         assert_eq!(view["state"], "active", "{what}: {view}");
         let log = run_log(&gw, gw_runs(&gw));
@@ -92,7 +91,7 @@ async fn a_corrupt_plugin_cache_is_compiled_again_and_the_plugin_serves() {
     let started = Instant::now();
     gw.restart().await;
     let up = started.elapsed();
-    serves(gw.send_text(TO, "hi").await);
+    serves(gw.send_text(&gw.admin, TO, "hi").await);
     let log = run_log(&gw, gw_runs(&gw));
     assert!(log.contains("cached=true"), "{log}");
     assert!(!gw.logs().contains("panicked"));
@@ -125,7 +124,7 @@ fn gw_runs(gw: &Gateway) -> usize {
         .expect("at least one run")
 }
 
-/// RSS samples of a process, taken every 20 ms until stopped.
+/// RSS samples of a process, taken every 20 ms until stopped (the interval is the measurement's).
 struct Sampler {
     samples: Arc<Mutex<Vec<u64>>>,
     stop: Arc<AtomicBool>,
@@ -167,12 +166,12 @@ async fn eight_at_a_time(gw: &Gateway, n: usize, label: &str) -> (u64, u64) {
     use futures_util::StreamExt;
     let sends = (0..n).map(|i| {
         let request = gw.post("/api/messages", json!({ "to": TO, "text": format!("{label}{i}") }));
-        async move { try_call(request).await.expect("every request is answered") }
+        async move { request.try_send().await.expect("every request is answered") }
     });
-    let answers: Vec<Resp> = futures_util::stream::iter(sends).buffer_unordered(8).collect().await;
+    let answers: Vec<Answer> = futures_util::stream::iter(sends).buffer_unordered(8).collect().await;
     let (mut refused, mut template_failed) = (0, 0);
     for resp in &answers {
-        match resp.status {
+        match resp.status.as_u16() {
             202 if !resp.data()["text"].as_str().unwrap().contains("[grew ") => template_failed += 1,
             202 => {}
             422 if resp.body["code"] == "RECIPIENT_REJECTED" => refused += 1,
@@ -204,9 +203,9 @@ async fn plugins_failing_half_their_calls_or_growing_their_memory_leave_the_host
     // In order, one at a time: every call's fate is known in advance.
     let mut refused = 0u64;
     for call_no in 1..=SEQUENTIAL {
-        let resp = gw.send_text(TO, &format!("m{call_no}")).await;
+        let resp = gw.send_text(&gw.admin, TO, &format!("m{call_no}")).await;
         if call_no % 2 == 0 {
-            let resp = resp.err(422, "RECIPIENT_REJECTED");
+            let resp = resp.expect_error(422, "RECIPIENT_REJECTED");
             let sentence = resp.body["error"].as_str().unwrap();
             assert!(
                 sentence.contains("filter plugin flaky failed"),
@@ -218,7 +217,7 @@ async fn plugins_failing_half_their_calls_or_growing_their_memory_leave_the_host
                 true => format!("m{call_no} [grew {} MiB]", grower_mib(call_no)),
                 false => format!("m{call_no}"),
             };
-            assert_eq!(resp.ok(202).data()["text"], expected.as_str(), "call {call_no}");
+            assert_eq!(resp.expect(202).data()["text"], expected.as_str(), "call {call_no}");
         }
     }
     let views = plugin_views(&gw).await;
@@ -237,7 +236,7 @@ async fn plugins_failing_half_their_calls_or_growing_their_memory_leave_the_host
         );
     }
     assert_eq!(refused, SEQUENTIAL / 2);
-    healthy(&gw).await;
+    gw.healthy().await;
 
     // Eight in flight: first a warm-up (connections, pooled instances, readers), then the
     // measured round.
@@ -246,7 +245,7 @@ async fn plugins_failing_half_their_calls_or_growing_their_memory_leave_the_host
     let (round_refused, round_failed) = eight_at_a_time(&gw, CONCURRENT, "c").await;
     let (last_rss, last_fds) = (rss_kib(pid), open_fds(pid));
     let (concurrent_refused, template_failed) = (warm_refused + round_refused, warm_failed + round_failed);
-    healthy(&gw).await;
+    gw.healthy().await;
 
     let after = plugin_views(&gw).await;
     let total = SEQUENTIAL + (WARM_UP + CONCURRENT) as u64;

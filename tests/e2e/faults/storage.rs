@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{Gateway, Resp, TO, call, eventually};
+use crate::{Answer, Gateway, TO, eventually_within};
 
-use super::{Answer, Traffic, accepted, fast, healthy, send_document, sent_exactly_once};
+use super::{Seen, Traffic, accepted, fast, send_document, sent_exactly_once};
 
 /// A tmpfs mounted for one test; unmounted when dropped, panics included.
 struct Tmpfs {
@@ -108,8 +108,8 @@ async fn a_full_disk_refuses_sends_clearly_loses_nothing_and_recovers_when_space
             a.iter().filter(|a| a.id.is_some()).count() >= 40
         })
         .await;
-    eventually("a message being sent", Duration::from_secs(10), || async {
-        let sending = call(gw.get("/api/messages?status=sending&limit=1")).await.ok(200);
+    eventually_within("a message being sent", Duration::from_secs(10), || async {
+        let sending = gw.get("/api/messages?status=sending&limit=1").send().await.expect(200);
         (!sending.data()["items"].as_array().unwrap().is_empty()).then_some(())
     })
     .await;
@@ -134,11 +134,11 @@ async fn a_full_disk_refuses_sends_clearly_loses_nothing_and_recovers_when_space
         .expect("a refusal");
 
     // While full: reads, health and the refusal of an upload.
-    healthy(&gw).await;
+    gw.healthy().await;
     let status = gw.status().await;
     assert!(status["pendingMessages"].is_u64(), "{status}");
-    call(gw.get("/api/messages?limit=5")).await.ok(200);
-    let upload = send_document(&gw).await.err(503, "STORAGE_FULL");
+    gw.get("/api/messages?limit=5").send().await.expect(200);
+    let upload = send_document(&gw).await.expect_error(503, "STORAGE_FULL");
     assert!(
         upload.body["error"].as_str().unwrap().contains("disk is full"),
         "{}",
@@ -164,7 +164,7 @@ async fn a_full_disk_refuses_sends_clearly_loses_nothing_and_recovers_when_space
     let answers = traffic.finish().await;
     let document = accepted(&send_document(&gw).await).expect("an upload is accepted again");
 
-    let unexpected: Vec<&Answer> = answers
+    let unexpected: Vec<&Seen> = answers
         .iter()
         .filter(|a| a.id.is_none() && !(a.status == 503 && a.code == "STORAGE_FULL"))
         .collect();
@@ -178,7 +178,7 @@ async fn a_full_disk_refuses_sends_clearly_loses_nothing_and_recovers_when_space
         "{}",
         refusal.body
     );
-    let refused: Vec<&Answer> = answers.iter().filter(|a| a.code == "STORAGE_FULL").collect();
+    let refused: Vec<&Seen> = answers.iter().filter(|a| a.code == "STORAGE_FULL").collect();
     let slowest_refusal = refused.iter().map(|a| a.took).max().unwrap();
     assert!(
         slowest_refusal < Duration::from_secs(3),
@@ -191,7 +191,7 @@ async fn a_full_disk_refuses_sends_clearly_loses_nothing_and_recovers_when_space
     gw.drained(Duration::from_secs(60)).await;
     let drained_in = drain_started.elapsed();
     let sent = sent_exactly_once(&gw, &acknowledged).await;
-    healthy(&gw).await;
+    gw.healthy().await;
     let logs = gw.logs();
     assert!(!logs.contains("panicked"), "{logs}");
     let sender_retries = logs.matches("could not record a send's outcome").count();
@@ -244,12 +244,12 @@ print('released', flush=True)
 }
 
 /// Sends `n` texts at once; returns each answer with how long it took.
-async fn burst(gw: &Gateway, n: usize, label: &str) -> Vec<(Duration, Resp)> {
+async fn burst(gw: &Gateway, n: usize, label: &str) -> Vec<(Duration, Answer)> {
     let sends = (0..n).map(|i| {
         let request = gw.post("/api/messages", json!({ "to": TO, "text": format!("{label} {i}") }));
         async move {
             let started = Instant::now();
-            let resp = call(request).await;
+            let resp = request.send().await;
             (started.elapsed(), resp)
         }
     });
@@ -267,7 +267,7 @@ async fn a_database_locked_by_another_process_delays_or_refuses_sends_and_then_a
     let items: Vec<Value> = (0..40)
         .map(|i| json!({ "to": TO, "text": format!("queued {i}") }))
         .collect();
-    let batch = gw.batch(json!(items)).await.ok(200);
+    let batch = gw.batch(json!(items)).await.expect(200);
     for item in batch.data()["items"].as_array().unwrap() {
         acknowledged.insert(item["message"]["id"].as_i64().expect("a queued item's id"));
     }
@@ -277,7 +277,7 @@ async fn a_database_locked_by_another_process_delays_or_refuses_sends_and_then_a
     let locked_at = Instant::now();
     let mut locker = lock_database(&db, hold).await;
     let read_started = Instant::now();
-    healthy(&gw).await;
+    gw.healthy().await;
     gw.status().await;
     let read_took = read_started.elapsed();
     assert!(
@@ -307,7 +307,7 @@ async fn a_database_locked_by_another_process_delays_or_refuses_sends_and_then_a
     assert!(locker.wait().await.unwrap().success());
     for (took, resp) in &refused {
         assert_eq!(
-            (resp.status, resp.body["code"].as_str()),
+            (resp.status.as_u16(), resp.body["code"].as_str()),
             (503, Some("STORAGE_BUSY")),
             "{}",
             resp.body
@@ -335,7 +335,7 @@ async fn a_database_locked_by_another_process_delays_or_refuses_sends_and_then_a
     }
     gw.drained(Duration::from_secs(30)).await;
     let sent = sent_exactly_once(&gw, &acknowledged).await;
-    healthy(&gw).await;
+    gw.healthy().await;
     let logs = gw.logs();
     assert!(!logs.contains("panicked"), "{logs}");
     println!(
