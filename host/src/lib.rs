@@ -22,5 +22,6 @@ pub mod plugins;
 pub mod queue;
 pub mod send;
 pub mod store;
+pub mod supervise;
 pub mod webhooks;
 pub mod whatsapp;
