@@ -11,14 +11,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::Plugins;
 
-/// Watching stops when this is dropped.
+/// A watch on the folder; it stops when this is dropped.
 pub struct Watcher {
     _debouncer: Debouncer<notify_debouncer_full::notify::RecommendedWatcher, RecommendedCache>,
+    changes: mpsc::UnboundedReceiver<()>,
+    plugins: Plugins,
 }
 
 impl Watcher {
-    pub fn start(plugins: Plugins, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    /// Watches the folder (an error if it cannot be watched); nothing is rescanned until
+    /// [`Watcher::run`].
+    pub fn start(plugins: Plugins) -> anyhow::Result<Self> {
+        let (tx, changes) = mpsc::unbounded_channel::<()>();
         let debounce = plugins.inner.config.debounce.max(Duration::from_millis(1));
         let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| match result {
             Ok(events) if events.iter().any(|e| !e.kind.is_access()) => {
@@ -34,17 +38,23 @@ impl Watcher {
         })?;
         debouncer.watch(plugins.dir(), RecursiveMode::NonRecursive)?;
         tracing::info!(dir = %plugins.dir().display(), "watching the plugins folder");
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    got = rx.recv() => if got.is_none() { return },
-                    _ = shutdown.cancelled() => return,
-                }
-                // Several bursts while a slow compile ran: one rescan covers them all.
-                while rx.try_recv().is_ok() {}
-                plugins.rescan().await;
+        Ok(Self {
+            _debouncer: debouncer,
+            changes,
+            plugins,
+        })
+    }
+
+    /// Rescans after every burst of changes, until `shutdown`; the watch ends with it.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                got = self.changes.recv() => if got.is_none() { return },
+                _ = shutdown.cancelled() => return,
             }
-        });
-        Ok(Self { _debouncer: debouncer })
+            // Several bursts while a slow compile ran: one rescan covers them all.
+            while self.changes.try_recv().is_ok() {}
+            self.plugins.rescan().await;
+        }
     }
 }
