@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accept::Acceptor;
@@ -24,6 +23,7 @@ use crate::plugins::{Deliveries, Plugins};
 use crate::queue::{self, SenderDeps};
 use crate::send::Validator;
 use crate::store::{Role, Store};
+use crate::supervise::{Health, Supervisor};
 use crate::webhooks::Webhooks;
 use crate::whatsapp::simulator::Simulator;
 use crate::whatsapp::web::Web;
@@ -43,7 +43,7 @@ pub struct Running {
     pub app: Gateway,
     pub addr: SocketAddr,
     shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    parts: Supervisor,
 }
 
 impl Running {
@@ -51,18 +51,23 @@ impl Running {
     pub async fn stop(self) {
         tracing::info!("shutting down");
         self.shutdown.cancel();
-        self.app.plugins().stop_watching();
-        let all = futures_util::future::join_all(self.tasks);
-        if tokio::time::timeout(Duration::from_secs(15), all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), self.parts.join())
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not stop within 15s");
         }
         self.app.session().shutdown().await;
     }
 }
 
-/// Starts every part of the gateway and binds the listener.
+/// Starts every part of the gateway and binds the listener. Every long-lived task runs under
+/// the supervisor: the ones whose state is in the database (sender, webhooks worker, events hook)
+/// or that hold none (session watcher, housekeeping, plugins watcher) are restarted when they
+/// end unexpectedly; the HTTP server, which owns the listener and its connections, is not.
 pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyhow::Result<Running> {
-    let store = Store::open(&config.storage.path)?;
+    let health = Health::default();
+    let store = Store::open_watched(&config.storage.path, &health)?;
     std::fs::create_dir_all(&config.storage.media_dir)
         .with_context(|| format!("creating the media folder {}", config.storage.media_dir.display()))?;
     let interrupted = store
@@ -99,7 +104,8 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let verifier =
         Arc::new(NumberVerifier::new(session.clone(), config.antiban.verify_cache).remembering(store.clone(), clock));
     let shutdown = CancellationToken::new();
-    let (sender_task, sender) = queue::spawn(
+    let mut parts = Supervisor::new(health.clone(), shutdown.clone());
+    let (sender, start_sender) = queue::sender_task(
         SenderDeps {
             store: store.clone(),
             session: session.clone(),
@@ -110,13 +116,14 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         },
         shutdown.clone(),
     );
+    parts.spawn_restarting("sender", start_sender);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let tls = config.server.tls.as_ref().map(crate::http::tls_acceptor).transpose()?;
     // Its own task with its own connections: a slow receiver never slows the sender.
-    let (webhooks, webhooks_task) = Webhooks::start(
+    let (webhooks, start_webhooks) = Webhooks::start(
         store.clone(),
         clock,
         config.webhooks.clone(),
@@ -124,6 +131,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         options.webhook_resolver.clone(),
         shutdown.clone(),
     );
+    parts.spawn_restarting("webhooks", start_webhooks);
     // Loaded before the first request is served: a filter must never be missing for a moment.
     let plugins = Plugins::start(&config.plugins, store.clone(), clock, Arc::new(webhooks.clone())).await?;
     let accept = Acceptor {
@@ -152,40 +160,51 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         webhooks,
         plugins,
         metrics: metrics_handle(),
+        health,
         shutdown: shutdown.clone(),
     });
     let routes = crate::api::routes(&app).merge(crate::dashboard::routes());
     let router = crate::http::router(routes, app.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, backend = app.backend_name(), "listening on {scheme}://{addr}");
-    app.plugins()
-        .watch(shutdown.clone())
+    let watch_plugins = app
+        .plugins()
+        .watcher(shutdown.clone())
         .context("plugins.dir: cannot watch the folder")?;
-    let tasks = vec![
-        sender_task,
-        webhooks_task,
-        crate::plugins::spawn_event_hook(
+    parts.spawn_restarting("plugins-watch", watch_plugins);
+    parts.spawn_restarting(
+        "events-hook",
+        crate::plugins::event_hook(
             app.plugins().clone(),
             app.events(),
             app.store().clone(),
             clock,
             shutdown.clone(),
         ),
-        tokio::spawn(crate::http::serve(
+    );
+    parts.spawn_once(
+        "http",
+        crate::http::serve(
             listener,
             router,
             tls,
             crate::http::Transport::from(&app.config().server),
             shutdown.clone(),
-        )),
-        tokio::spawn(watch_session(app.clone(), shutdown.clone())),
-        tokio::spawn(housekeeping(app.clone(), shutdown.clone())),
-    ];
+        ),
+    );
+    let (session_app, session_shutdown) = (app.clone(), shutdown.clone());
+    parts.spawn_restarting("session-watch", move || {
+        watch_session(session_app.clone(), session_shutdown.clone())
+    });
+    let (housekeeping_app, housekeeping_shutdown) = (app.clone(), shutdown.clone());
+    parts.spawn_restarting("housekeeping", move || {
+        housekeeping(housekeeping_app.clone(), housekeeping_shutdown.clone())
+    });
     Ok(Running {
         app,
         addr,
         shutdown,
-        tasks,
+        parts,
     })
 }
 

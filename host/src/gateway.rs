@@ -16,6 +16,7 @@ use crate::plugins::Plugins;
 use crate::queue::SenderHandle;
 use crate::send::Validator;
 use crate::store::Store;
+use crate::supervise::Health;
 use crate::webhooks::Webhooks;
 use crate::whatsapp::simulator::Simulator;
 use crate::whatsapp::{NumberVerifier, Session, SessionStatus};
@@ -40,6 +41,7 @@ pub struct Parts {
     pub plugins: Plugins,
     pub accept: Acceptor,
     pub metrics: PrometheusHandle,
+    pub health: Health,
     pub shutdown: CancellationToken,
 }
 
@@ -93,6 +95,10 @@ impl Gateway {
     }
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
+    }
+    /// Which long-lived parts are down (`/healthz`).
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
     /// Cancelled when the gateway starts to stop: long waits in handlers end with it.
     pub fn shutdown(&self) -> &CancellationToken {

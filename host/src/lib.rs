@@ -6,7 +6,8 @@
 //! handle; then the domain — keys and budgets (`auth`, `limits`), validation (`send`), the
 //! plugins' template and filter hooks, acceptance (`accept`), the queue's storage (`store`), the
 //! anti-ban sender (`queue`), the WhatsApp session and what arrives from it (`inbox`), `events`
-//! (which the plugins' events hook reads), and the `webhooks` plugins ask the host to deliver.
+//! (which the plugins' events hook reads), and the `webhooks` plugins ask the host to deliver;
+//! `supervise` watches every long-lived part of them.
 //! `app` builds the domain, hands it to the HTTP layer and runs both; `cli` is the command line.
 //!
 //! Layers import one way: the HTTP layer imports the domain, never the reverse, and nothing
@@ -29,6 +30,7 @@ pub mod whatsapp;
 pub mod inbox;
 pub mod events;
 pub mod webhooks;
+pub mod supervise;
 pub mod app;
 pub mod cli;
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{batch, dto, keys, media, messages, numbers, plugins, session, status, webhooks};
+use super::{batch, dto, keys, media, messages, numbers, ops, plugins, session, status, webhooks};
 use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
 
 #[derive(OpenApi)]
@@ -29,6 +29,7 @@ use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
         keys::list, keys::create, keys::revoke,
         plugins::list,
         webhooks::failed, webhooks::retry, webhooks::delivery,
+        ops::healthz,
     ),
     components(schemas(ErrorEnvelope, ErrorCode, dto::MessageDto, Envelope<dto::MessageDto>)),
     modifiers(&Security),
@@ -40,6 +41,7 @@ use crate::http::{Envelope, ErrorCode, ErrorEnvelope};
         (name = "keys", description = "API keys (admin)"),
         (name = "plugins", description = "WebAssembly plugins in the watched folder (admin)"),
         (name = "webhooks", description = "Webhook deliveries plugins asked for: dead letters and retries (admin)"),
+        (name = "ops", description = "Liveness for probes (no key)"),
     )
 )]
 pub struct ApiDoc;

@@ -3,14 +3,42 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::gateway::Gateway;
-use crate::http::ok;
+use crate::http::{ApiError, Envelope, ErrorEnvelope, ok};
 
-/// Alive and answering; the session state is informative (a logged-out gateway is still up).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthDto {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The WhatsApp session's state: informative (a logged-out gateway is still up).
+    #[schema(example = "connected")]
+    pub session: &'static str,
+}
+
+/// Every long-lived part of the gateway is running: 200. While one is down (ended or panicked,
+/// waiting for its restart, or not restartable) 503 `UNHEALTHY`, naming it in `data.down`; the
+/// cause is in the log, never in the answer.
+#[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "getHealth",
+    responses(
+        (status = 200, description = "Every part is running", body = Envelope<HealthDto>),
+        (status = 503, description = "Parts are down (UNHEALTHY): `data` is `{\"status\": \"degraded\", \"down\": [names]}` — `sender`, `webhooks`, `events-hook`, `plugins-watch`, `session-watch`, `housekeeping`, `http`, `store-writer`, `store-checkpoint`", body = ErrorEnvelope),
+    ))]
 pub async fn healthz(State(app): State<Gateway>) -> Response {
-    ok(json!({ "status": "ok", "session": app.session_status().state.as_str() })).into_response()
+    let down = app.health().down();
+    let answer = if down.is_empty() {
+        ok(HealthDto {
+            status: "ok",
+            session: app.session_status().state.as_str(),
+        })
+        .into_response()
+    } else {
+        ApiError::Unhealthy(down).into_response()
+    };
+    // A prober must see the state now, never a cached one.
+    ([(header::CACHE_CONTROL, "no-store")], answer).into_response()
 }
 
 pub async fn metrics(State(app): State<Gateway>) -> Response {

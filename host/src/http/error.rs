@@ -93,6 +93,7 @@ pub enum ErrorCode {
     WhatsappNotConnected,
     StorageFull,
     StorageBusy,
+    Unhealthy,
     Internal,
 }
 
@@ -113,6 +114,7 @@ impl ErrorCode {
             Self::WhatsappNotConnected => "WHATSAPP_NOT_CONNECTED",
             Self::StorageFull => "STORAGE_FULL",
             Self::StorageBusy => "STORAGE_BUSY",
+            Self::Unhealthy => "UNHEALTHY",
             Self::Internal => "INTERNAL",
         }
     }
@@ -164,6 +166,9 @@ pub enum ApiError {
     /// the request was kept. The cause is logged.
     #[error("the database is locked by another process: nothing was stored; retry in a few seconds")]
     StorageBusy(String),
+    /// 503 from `/healthz`: these long-lived parts are down (their causes were logged).
+    #[error("part of the gateway is down: {}; see the log", .0.join(", "))]
+    Unhealthy(Vec<&'static str>),
     /// A bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -220,7 +225,9 @@ impl ApiError {
             Self::Upload(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RecipientRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) | Self::DailyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotConnected(_) | Self::StorageFull(_) | Self::StorageBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotConnected(_) | Self::StorageFull(_) | Self::StorageBusy(_) | Self::Unhealthy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -240,6 +247,7 @@ impl ApiError {
             Self::NotConnected(_) => ErrorCode::WhatsappNotConnected,
             Self::StorageFull(_) => ErrorCode::StorageFull,
             Self::StorageBusy(_) => ErrorCode::StorageBusy,
+            Self::Unhealthy(_) => ErrorCode::Unhealthy,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -251,6 +259,7 @@ impl ApiError {
             }
             Self::RateLimited(info) => Some(json!({ "retryAfter": info.retry_after })),
             Self::DailyLimit { retry_after, limit } => Some(json!({ "retryAfter": retry_after, "dailyLimit": limit })),
+            Self::Unhealthy(down) => Some(json!({ "status": "degraded", "down": down })),
             _ => None,
         }
     }

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ use super::{Hook, Plugins};
 use crate::clock::Clock;
 use crate::events::{Events, GatewayEvent};
 use crate::store::{JournalStream, Journaled, Status, Store, StoreError};
+use crate::supervise::Start;
 use crate::whatsapp::ReceiptKind;
 
 /// The name the hook's cursors are kept under.
@@ -34,73 +35,89 @@ const CURSOR_EVERY: Duration = Duration::from_secs(1);
 /// database error before trying again.
 const IDLE_LOOK: Duration = Duration::from_secs(5);
 
-/// Starts the task that feeds the events hook.
-pub fn spawn_event_hook(
+/// What starts the task that feeds the events hook. Each start goes on from the cursors in the
+/// database (after a restart, the events since the last cursor written are handed on again: at
+/// least once, as after a crash); bus events (receipts, session changes) published while no task
+/// ran are not. The first start listens from this call on.
+pub fn event_hook(
     plugins: Plugins,
     events: &Events,
     store: Store,
     clock: Clock,
     shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let mut rx = events.subscribe();
-    tokio::spawn(async move {
-        let mut journal = loop {
-            match Journal::open(plugins.clone(), store.clone()).await {
-                Ok(journal) => break journal,
-                Err(e) => {
-                    tracing::error!(error = %e, "the events hook cannot read its cursors; trying again");
-                    tokio::select! {
-                        _ = tokio::time::sleep(IDLE_LOOK) => {}
-                        _ = shutdown.cancelled() => return,
-                    }
-                }
-            }
-        };
-        loop {
-            if let Err(e) = journal.catch_up(&shutdown).await {
-                tracing::error!(error = %e, "the events hook cannot read the journal; trying again");
+) -> impl Start {
+    let mut first = Some(events.subscribe());
+    let events = events.clone();
+    move || {
+        let rx = first.take().unwrap_or_else(|| events.subscribe());
+        feed(plugins.clone(), rx, store.clone(), clock, shutdown.clone())
+    }
+}
+
+/// The events hook's task: the journal after its cursors, and the bus.
+async fn feed(
+    plugins: Plugins,
+    mut rx: broadcast::Receiver<GatewayEvent>,
+    store: Store,
+    clock: Clock,
+    shutdown: CancellationToken,
+) {
+    let mut journal = loop {
+        match Journal::open(plugins.clone(), store.clone()).await {
+            Ok(journal) => break journal,
+            Err(e) => {
+                tracing::error!(error = %e, "the events hook cannot read its cursors; trying again");
                 tokio::select! {
                     _ = tokio::time::sleep(IDLE_LOOK) => {}
-                    _ = shutdown.cancelled() => break,
+                    _ = shutdown.cancelled() => return,
                 }
-                continue;
-            }
-            if shutdown.is_cancelled() {
-                break;
-            }
-            // A cursor that moved is written once `CURSOR_EVERY` has passed, even if all is quiet.
-            let wait = match journal.dirty() {
-                true => CURSOR_EVERY.saturating_sub(journal.saved_at.elapsed()),
-                false => IDLE_LOOK,
-            };
-            let received = tokio::select! {
-                received = rx.recv() => received,
-                _ = tokio::time::sleep(wait) => {
-                    journal.save_every().await;
-                    continue;
-                }
-                _ = shutdown.cancelled() => break,
-            };
-            match received {
-                Ok(event) => {
-                    if plugins.has(Hook::Events)
-                        && let Some(event) = from_bus(&event, &clock)
-                    {
-                        plugins.dispatch(&event, None).await;
-                    }
-                }
-                Err(RecvError::Lagged(skipped)) => {
-                    tracing::warn!(
-                        skipped,
-                        "event plugins fell behind; bus events were skipped (receipts and session changes among them are lost to plugins)"
-                    );
-                    metrics::counter!("wapi_plugin_events_skipped_total").increment(skipped);
-                }
-                Err(RecvError::Closed) => break,
             }
         }
-        journal.save().await;
-    })
+    };
+    loop {
+        if let Err(e) = journal.catch_up(&shutdown).await {
+            tracing::error!(error = %e, "the events hook cannot read the journal; trying again");
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_LOOK) => {}
+                _ = shutdown.cancelled() => break,
+            }
+            continue;
+        }
+        if shutdown.is_cancelled() {
+            break;
+        }
+        // A cursor that moved is written once `CURSOR_EVERY` has passed, even if all is quiet.
+        let wait = match journal.dirty() {
+            true => CURSOR_EVERY.saturating_sub(journal.saved_at.elapsed()),
+            false => IDLE_LOOK,
+        };
+        let received = tokio::select! {
+            received = rx.recv() => received,
+            _ = tokio::time::sleep(wait) => {
+                journal.save_every().await;
+                continue;
+            }
+            _ = shutdown.cancelled() => break,
+        };
+        match received {
+            Ok(event) => {
+                if plugins.has(Hook::Events)
+                    && let Some(event) = from_bus(&event, &clock)
+                {
+                    plugins.dispatch(&event, None).await;
+                }
+            }
+            Err(RecvError::Lagged(skipped)) => {
+                tracing::warn!(
+                    skipped,
+                    "event plugins fell behind; bus events were skipped (receipts and session changes among them are lost to plugins)"
+                );
+                metrics::counter!("wapi_plugin_events_skipped_total").increment(skipped);
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+    journal.save().await;
 }
 
 /// The hook's place in the journal.

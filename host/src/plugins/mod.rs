@@ -17,7 +17,7 @@ mod runtime;
 mod stats;
 mod watch;
 
-pub use events::{place_cursors, spawn_event_hook};
+pub use events::{event_hook, place_cursors};
 pub use hooks::{Outgoing, TemplateOutcome};
 pub use host_api::Deliveries;
 pub use load::compatible;
@@ -26,13 +26,14 @@ pub use stats::StatsView;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
 use crate::config::PluginsConfig;
 use crate::store::Store;
+use crate::supervise::Start;
 use bindings::PluginPre;
 use load::Candidate;
 use runtime::{Runtime, State};
@@ -164,12 +165,11 @@ struct Inner {
     config: PluginsConfig,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
-    watcher: Mutex<Option<watch::Watcher>>,
 }
 
 impl Plugins {
     /// Builds the runtime and loads every plugin in the folder (creating it if absent). The
-    /// folder is not watched until [`Plugins::watch`].
+    /// folder is not watched until [`Plugins::watcher`].
     pub async fn start(
         config: &PluginsConfig,
         store: Store,
@@ -192,23 +192,28 @@ impl Plugins {
                 registry: ArcSwap::from_pointee(Registry::default()),
                 config: config.clone(),
                 reloading: tokio::sync::Mutex::new(()),
-                watcher: Mutex::new(None),
             }),
         };
         plugins.rescan().await;
         Ok(plugins)
     }
 
-    /// Starts watching the folder: every change is loaded after `plugins.debounce` of quiet.
-    pub fn watch(&self, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
-        let watcher = watch::Watcher::start(self.clone(), shutdown)?;
-        *self.inner.watcher.lock().expect("watcher slot") = Some(watcher);
-        Ok(())
-    }
-
-    /// Stops watching the folder.
-    pub fn stop_watching(&self) {
-        self.inner.watcher.lock().expect("watcher slot").take();
+    /// What watches the folder until `shutdown`: every change is loaded after `plugins.debounce`
+    /// of quiet. The first watch is set up here (an error if the folder cannot be watched); every
+    /// start after the first sets up a new one, and ends at once, logged, if it cannot.
+    pub fn watcher(&self, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<impl Start> {
+        let mut first = Some(watch::Watcher::start(self.clone())?);
+        let plugins = self.clone();
+        Ok(move || {
+            let (ready, plugins, shutdown) = (first.take(), plugins.clone(), shutdown.clone());
+            async move {
+                let watcher = match ready.map_or_else(|| watch::Watcher::start(plugins), Ok) {
+                    Ok(watcher) => watcher,
+                    Err(e) => return tracing::error!(error = %e, "plugins.dir: cannot watch the folder"),
+                };
+                watcher.run(shutdown).await
+            }
+        })
     }
 
     pub fn dir(&self) -> &Path {

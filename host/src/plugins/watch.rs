@@ -11,14 +11,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::Plugins;
 
-/// Watching stops when this is dropped.
+/// A watch on the folder; it stops when this is dropped.
 pub struct Watcher {
     _watcher: RecommendedWatcher,
+    changes: mpsc::UnboundedReceiver<()>,
+    debounce: Duration,
+    plugins: Plugins,
 }
 
 impl Watcher {
-    pub fn start(plugins: Plugins, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::unbounded_channel::<()>();
+    /// Watches the folder (an error if it cannot be watched); nothing is rescanned until
+    /// [`Watcher::run`].
+    pub fn start(plugins: Plugins) -> anyhow::Result<Self> {
+        let (tx, changes) = mpsc::unbounded_channel::<()>();
         let debounce = plugins.inner.config.debounce.max(Duration::from_millis(1));
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event) if event.kind.is_access() => {}
@@ -32,31 +37,31 @@ impl Watcher {
         })?;
         watcher.watch(plugins.dir(), RecursiveMode::NonRecursive)?;
         tracing::info!(dir = %plugins.dir().display(), "watching the plugins folder");
-        tokio::spawn(rescan_after_quiet(plugins, rx, debounce, shutdown));
-        Ok(Self { _watcher: watcher })
+        Ok(Self {
+            _watcher: watcher,
+            changes,
+            debounce,
+            plugins,
+        })
     }
-}
 
-/// Sleeps until a file event, then until `debounce` passes without another, then rescans. A
-/// burst during a slow rescan is one more rescan, not one per event.
-async fn rescan_after_quiet(
-    plugins: Plugins,
-    mut events: mpsc::UnboundedReceiver<()>,
-    debounce: Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            got = events.recv() => if got.is_none() { return },
-            _ = shutdown.cancelled() => return,
-        }
+    /// Sleeps until a file event, then until `debounce` passes without another, then rescans,
+    /// until `shutdown`; the watch ends with it. A burst during a slow rescan is one more
+    /// rescan, not one per event.
+    pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(debounce) => break,
-                got = events.recv() => if got.is_none() { return },
+                got = self.changes.recv() => if got.is_none() { return },
                 _ = shutdown.cancelled() => return,
             }
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.debounce) => break,
+                    got = self.changes.recv() => if got.is_none() { return },
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            self.plugins.rescan().await;
         }
-        plugins.rescan().await;
     }
 }

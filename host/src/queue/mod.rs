@@ -4,7 +4,7 @@
 pub mod policy;
 mod sender;
 
-pub use sender::{SenderDeps, SenderHandle, SenderView, remove_media, spawn};
+pub use sender::{SenderDeps, SenderHandle, SenderView, remove_media, sender_task, spawn};
 
 #[cfg(test)]
 mod tests;

@@ -21,12 +21,14 @@ use crate::config::AntiBan;
 use crate::events::{Events, GatewayEvent};
 use crate::send::{Content, MediaFile, Recipient};
 use crate::store::{MessageRecord, Status, Store, StoreError};
+use crate::supervise::Start;
 use crate::whatsapp::{NumberVerifier, Outgoing, Session, SessionStatus, WaError};
 
 /// The first and the longest wait between attempts to record a send's outcome.
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(50);
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(1);
 
+#[derive(Clone)]
 pub struct SenderDeps {
     pub store: Store,
     pub session: Session,
@@ -60,21 +62,45 @@ impl SenderHandle {
     }
 }
 
+/// Starts the sender on a task of its own.
 pub fn spawn(deps: SenderDeps, shutdown: CancellationToken) -> (JoinHandle<()>, SenderHandle) {
+    let (handle, mut start) = sender_task(deps, shutdown);
+    (tokio::spawn(start.start()), handle)
+}
+
+/// The sender's handle, and what starts it: each call makes a sender that goes on from the
+/// database (the queue and the day's count are there; pacing starts over, and the first send
+/// waits a gap, as after a start). Every start after the first recovers a row its predecessor
+/// left `sending`, as a start of the gateway does: it may have reached WhatsApp.
+pub fn sender_task(deps: SenderDeps, shutdown: CancellationToken) -> (SenderHandle, impl Start) {
     let wake = Arc::new(Notify::new());
     let (view_tx, view) = watch::channel(SenderView { next_start: None });
-    let mut rng = StdRng::from_os_rng();
-    let pacer = Pacer::new(&deps.antiban, Instant::now(), &mut rng);
-    let sender = Sender {
-        deps,
+    let handle = SenderHandle {
         wake: wake.clone(),
-        view: view_tx,
-        pacer,
-        rng,
-        today: None,
-        shutdown,
+        view,
     };
-    (tokio::spawn(sender.run()), SenderHandle { wake, view })
+    let mut starts = 0u64;
+    let start = move || {
+        starts += 1;
+        let mut rng = StdRng::from_os_rng();
+        let sender = Sender {
+            pacer: Pacer::new(&deps.antiban, Instant::now(), &mut rng),
+            deps: deps.clone(),
+            wake: wake.clone(),
+            view: view_tx.clone(),
+            rng,
+            today: None,
+            shutdown: shutdown.clone(),
+        };
+        let restarted = starts > 1;
+        async move {
+            if restarted && !sender.recover().await {
+                return;
+            }
+            sender.run().await
+        }
+    };
+    (handle, start)
 }
 
 struct Sender {
@@ -330,6 +356,38 @@ impl Sender {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             _ = self.shutdown.cancelled() => {}
+        }
+    }
+
+    /// After a restart: a row the dead sender left `sending` may have reached WhatsApp, so it is
+    /// treated as a start treats it (`failed: interrupted`, or queued again with
+    /// `antiban.resend_interrupted`). Retried until the database takes it; false at shutdown.
+    async fn recover(&self) -> bool {
+        let resend = self.deps.antiban.resend_interrupted;
+        let recovered = self
+            .record(0, "interrupted", || {
+                self.deps.store.recover_interrupted(resend, self.deps.clock.now_ms())
+            })
+            .await;
+        match recovered {
+            Ok(ids) if ids.is_empty() => true,
+            Ok(ids) => {
+                tracing::warn!(
+                    ?ids,
+                    resend,
+                    "the sender stopped while sending; recovered as at a start"
+                );
+                if !resend {
+                    for id in ids {
+                        self.deps.events.publish(GatewayEvent::MessageFailed {
+                            id,
+                            reason: "interrupted".into(),
+                        });
+                    }
+                }
+                true
+            }
+            Err(_) => false,
         }
     }
 

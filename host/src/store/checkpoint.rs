@@ -13,12 +13,21 @@
 //! once the WAL holds [`RESTART_AT`] frames, a RESTART follows the PASSIVE one: what is left to copy
 //! is a few frames, then it waits (at most [`RESTART_WAIT`], holding writes back) for the readers
 //! on older snapshots to finish, and the next write starts the file from the beginning.
+//!
+//! A round that panics (a bug) is logged with its message and reported (`store-checkpoint` in
+//! `/healthz`); the thread opens a new connection and goes on, and the next round that completes
+//! reports it up again. Missed rounds cost only WAL growth, so going on is always safe.
 
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+
+use crate::supervise::{self, Health};
+
+/// The checkpointer's name in the health registry.
+pub(super) const PART: &str = "store-checkpoint";
 
 /// How often the WAL is copied back into the database file.
 pub(super) const EVERY: Duration = Duration::from_secs(1);
@@ -47,20 +56,51 @@ pub(super) struct Checkpointed {
 impl Checkpointer {
     /// Opens a connection to `path` and checkpoints it every `every` until dropped, starting
     /// the WAL over once it holds `restart_at` frames.
-    pub(super) fn start(path: &Path, every: Duration, restart_at: i64) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)?;
-        // PASSIVE never waits on a lock; RESTART waits this long for writers and readers.
-        conn.busy_timeout(RESTART_WAIT)?;
+    pub(super) fn start(path: &Path, every: Duration, restart_at: i64, health: &Health) -> anyhow::Result<Self> {
+        let mut conn = connect(path)?;
         let (stop, stopped) = std_mpsc::channel::<()>();
+        let (path, health) = (path.to_path_buf(), health.clone());
         std::thread::Builder::new()
             .name("wapi-store-checkpoint".into())
             .spawn(move || {
-                while let Err(std_mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    run_once(&conn, restart_at);
-                }
+                supervise::run_thread(&health.clone(), PART, move || {
+                    while let Err(std_mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                        conn = round(conn, &path, restart_at, &health);
+                    }
+                })
             })?;
         Ok(Self { _stop: stop })
     }
+}
+
+/// The checkpointer's own connection.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // PASSIVE never waits on a lock; RESTART waits this long for writers and readers.
+    conn.busy_timeout(RESTART_WAIT)?;
+    Ok(conn)
+}
+
+/// One round, a panic in it caught: reported down, and the connection replaced (it was in the
+/// middle of something); the next round that completes reports up.
+fn round(conn: Connection, path: &Path, restart_at: i64, health: &Health) -> Connection {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if health.faults().crashed(PART) {
+            panic!("fault injection: a checkpoint panicked");
+        }
+        run_once(&conn, restart_at);
+    }));
+    let Err(panic) = ran else {
+        health.report_up(PART);
+        return conn;
+    };
+    let cause = format!("panicked: {}", supervise::panic_message(&*panic));
+    tracing::error!(part = PART, %cause, "a WAL checkpoint panicked; going on with a new connection");
+    health.report_down(PART, cause);
+    connect(path).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot open a new connection for checkpoints; keeping the old one");
+        conn
+    })
 }
 
 fn run_once(conn: &Connection, restart_at: i64) {
@@ -131,12 +171,38 @@ mod tests {
             "checkpointed without us: {} bytes",
             size(&path)
         );
-        let _running = Checkpointer::start(&path, Duration::from_millis(10), RESTART_AT).unwrap();
+        let _running = Checkpointer::start(&path, Duration::from_millis(10), RESTART_AT, &Health::default()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while size(&path) < 1_500 * 2_000 {
             assert!(Instant::now() < deadline, "not checkpointed: {} bytes", size(&path));
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Polls (a thread, not a task) until `done` holds.
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn rounds_that_panic_are_reported_and_the_thread_goes_on_checkpointing() {
+        let (_dir, path, conn) = filled(1);
+        let health = Health::default();
+        let _running = Checkpointer::start(&path, Duration::from_millis(5), RESTART_AT, &health).unwrap();
+        health.faults().crash(PART);
+        wait_until("the checkpointer reported down", || health.down() == [PART]);
+        let cause = health.cause(PART).unwrap();
+        assert!(cause.contains("a checkpoint panicked"), "{cause}");
+        health.faults().heal(PART);
+        wait_until("the checkpointer reported up", || health.down().is_empty());
+        for _ in 0..500 {
+            conn.execute("INSERT INTO t VALUES (zeroblob(2000))", []).unwrap();
+        }
+        wait_until("the rows checkpointed", || size(&path) >= 500 * 2_000);
     }
 
     #[test]
@@ -158,7 +224,7 @@ mod tests {
     #[test]
     fn under_steady_reads_the_wal_is_started_over_and_stays_small() {
         let (_dir, path, conn) = filled(1);
-        let _running = Checkpointer::start(&path, Duration::from_millis(5), 100).unwrap();
+        let _running = Checkpointer::start(&path, Duration::from_millis(5), 100, &Health::default()).unwrap();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Two readers taking turns so that some snapshot is nearly always open: a PASSIVE
         // checkpoint alone never lets the WAL start over under them.

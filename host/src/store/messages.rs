@@ -416,7 +416,9 @@ impl Store {
                     now,
                     Some("cancelled by request"),
                 )? {
-                    return Ok(CancelOutcome::Cancelled(Box::new(load(c, id)?.expect("row exists"))));
+                    return Ok(CancelOutcome::Cancelled(Box::new(
+                        load(c, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?,
+                    )));
                 }
                 Ok(match load(c, id)? {
                     Some(m) => CancelOutcome::NotQueued(m.status),

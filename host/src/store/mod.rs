@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::supervise::Health;
 use writer::Writer;
 
 /// The session every row belongs to until several linked numbers per host arrive.
@@ -62,6 +63,9 @@ pub enum StoreError {
     },
     #[error("the database writer has stopped")]
     Closed,
+    /// A write panicked (a bug): its group was rolled back; the writer goes on.
+    #[error("a database write panicked: {0}")]
+    Panicked(String),
 }
 
 impl StoreError {
@@ -82,7 +86,7 @@ impl StoreError {
     pub fn code(&self) -> Option<rusqlite::ErrorCode> {
         match self {
             Self::Db { code, .. } => *code,
-            Self::Closed => None,
+            Self::Closed | Self::Panicked(_) => None,
         }
     }
 
@@ -119,6 +123,12 @@ struct Inner {
 impl Store {
     /// Opens (creating file and folder if needed) and migrates the database.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_watched(path, &Health::default())
+    }
+
+    /// [`Store::open`], with the writer and checkpointer threads reporting to `health`
+    /// (`store-writer`, `store-checkpoint`).
+    pub fn open_watched(path: &Path, health: &Health) -> anyhow::Result<Self> {
         use anyhow::Context;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -140,8 +150,8 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 session: DEFAULT_SESSION.to_string(),
-                writer: Writer::start(conn).context("starting the database writer")?,
-                _checkpointer: checkpoint::Checkpointer::start(path, checkpoint::EVERY, checkpoint::RESTART_AT)
+                writer: Writer::start(conn, health).context("starting the database writer")?,
+                _checkpointer: checkpoint::Checkpointer::start(path, checkpoint::EVERY, checkpoint::RESTART_AT, health)
                     .context("starting the WAL checkpointer")?,
                 readers: Mutex::new(Vec::new()),
                 pending: AtomicI64::new(pending),

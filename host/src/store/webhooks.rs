@@ -216,7 +216,8 @@ impl Store {
                  failed_at = NULL, updated_at = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now_ms])?;
-            Ok(RetryOutcome::Retried(find(c, &id)?.expect("the row just updated")))
+            let row = find(c, &id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            Ok(RetryOutcome::Retried(row))
         })
         .await
     }

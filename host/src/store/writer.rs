@@ -10,9 +10,20 @@
 //! (Savepoints per write would isolate failures, at two more statements per write on the
 //! hottest path; profiles showed them.)
 //!
+//! A write that panics fails its group the same way: the panic is caught around the write (it
+//! never unwinds through the thread), logged once with its message, the group is rolled back,
+//! and every write of the group is answered with an error naming the panic; the thread goes on
+//! with the next group. (A panic may leave its statements half-done, so the group cannot commit
+//! the others without it.)
+//!
 //! No write waits longer than [`BUSY_TIMEOUT`] for a lock another process holds: a group's
 //! `BEGIN IMMEDIATE` waits only what is left of its oldest write's budget, so the writes that
 //! queued behind a group that timed out fail with it instead of waiting a second timeout.
+//!
+//! The thread itself is not restarted: with every write's panic caught, only a bug in the loop
+//! below could end it, and a new thread would have to rebuild the connection those writes were
+//! queued for. Its end is reported (`store-writer` in `/healthz`, 503), so the process is
+//! restarted by whatever runs it, and every write meanwhile fails with [`StoreError::Closed`].
 
 use std::sync::mpsc as std_mpsc;
 
@@ -20,6 +31,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use crate::supervise::{self, Health};
 
 /// How many waiting writes one transaction takes at most.
 const MAX_GROUP: usize = 512;
@@ -32,19 +44,33 @@ type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// its completion and, when it failed, its error (for the rest of the group).
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (Completion, Option<StoreError>) + Send>;
 
+/// The writer thread's name in the health registry.
+pub(super) const PART: &str = "store-writer";
+
 #[derive(Clone)]
 pub(super) struct Writer {
     jobs: std_mpsc::Sender<(Job, std::time::Instant)>,
+    /// For the fault hooks of test builds.
+    health: Health,
 }
 
 impl Writer {
-    /// Starts the writer thread; it ends when every `Writer` handle is dropped.
-    pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread; it ends when every `Writer` handle is dropped, and reports to
+    /// `health` if it ends otherwise.
+    pub(super) fn start(conn: Connection, health: &Health) -> std::io::Result<Self> {
         let (jobs, rx) = std_mpsc::channel::<(Job, std::time::Instant)>();
+        let thread_health = health.clone();
         std::thread::Builder::new()
             .name("wapi-store-writer".into())
-            .spawn(move || run(conn, rx))?;
-        Ok(Self { jobs })
+            .spawn(move || {
+                supervise::run_thread(&thread_health, PART, || run(conn, &rx, &thread_health));
+                // Only now do writes fail to queue: a dead thread is reported before.
+                drop(rx);
+            })?;
+        Ok(Self {
+            jobs,
+            health: health.clone(),
+        })
     }
 
     /// Runs `f` in the next group transaction and returns its result once committed.
@@ -54,15 +80,23 @@ impl Writer {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let health = self.health.clone();
         let job: Job = Box::new(move |conn: Option<&Connection>| {
-            let result = conn.map(f);
+            let result = conn.map(|conn| {
+                caught(move || {
+                    if health.faults().take_write_panic() {
+                        panic!("fault injection: a write job panicked");
+                    }
+                    f(conn)
+                })
+            });
             let failed = match &result {
-                Some(Err(e)) => Some(StoreError::from_ref(e)),
+                Some(Err(e)) => Some(e.clone()),
                 _ => None,
             };
             let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
                 let _ = tx.send(match (result, commit) {
-                    (Some(Err(e)), _) => Err(StoreError::from(e)),
+                    (Some(Err(e)), _) => Err(e),
                     (_, Err(e)) => Err(e),
                     (Some(Ok(value)), Ok(())) => Ok(value),
                     (None, Ok(())) => Err(StoreError::Closed),
@@ -80,8 +114,23 @@ impl Writer {
 /// A write group taking this long (statements, commit and its sync) is logged.
 const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(100);
 
-fn run(mut conn: Connection, rx: std_mpsc::Receiver<(Job, std::time::Instant)>) {
+/// Runs one write, turning a panic inside it into an error that names it (logged here, once).
+fn caught<T>(write: impl FnOnce() -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(write)) {
+        Ok(result) => result.map_err(StoreError::from),
+        Err(panic) => {
+            let message = supervise::panic_message(&*panic);
+            tracing::error!(panic = %message, "a database write panicked; its group is rolled back");
+            Err(StoreError::Panicked(message))
+        }
+    }
+}
+
+fn run(mut conn: Connection, rx: &std_mpsc::Receiver<(Job, std::time::Instant)>, health: &Health) {
     while let Ok((first, oldest)) = rx.recv() {
+        if health.faults().crashed(PART) {
+            panic!("fault injection: the writer thread panicked");
+        }
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -166,7 +215,7 @@ mod tests {
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (v INTEGER NOT NULL);")
             .unwrap();
-        (dir, Writer::start(conn).unwrap())
+        (dir, Writer::start(conn, &Health::default()).unwrap())
     }
 
     #[tokio::test]
@@ -242,6 +291,91 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 0);
+    }
+
+    /// Regression: a panic inside a write job (an `expect` on a row that was not there) unwound
+    /// through the writer thread and ended it; every later write failed with `Closed`.
+    #[tokio::test]
+    async fn a_write_that_panics_fails_its_group_and_the_writer_goes_on() {
+        let (dir, writer) = writer();
+        // Holds the writer thread until the three writes below wait together: the next group.
+        let (release, held) = std_mpsc::channel::<()>();
+        let (running, started) = std_mpsc::channel::<()>();
+        let hold = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |_| {
+                        running.send(()).unwrap();
+                        Ok(held.recv().ok())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        let queue = |value: i64, panics: bool| {
+            let writer = writer.clone();
+            let job = tokio::spawn(async move {
+                writer
+                    .write(move |c| {
+                        c.execute("INSERT INTO t VALUES (?1)", [value])?;
+                        assert!(!panics, "row {value} exists");
+                        Ok(())
+                    })
+                    .await
+            });
+            async move { job.await.unwrap() }
+        };
+        let before = queue(1, false);
+        tokio::task::yield_now().await;
+        let panicking = queue(2, true);
+        tokio::task::yield_now().await;
+        let after = queue(3, false);
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+        hold.await.unwrap().unwrap();
+        let (before, panicking, after) = tokio::join!(before, panicking, after);
+        let panicked = panicking.unwrap_err();
+        assert!(
+            matches!(&panicked, StoreError::Panicked(m) if m.contains("row 2 exists")),
+            "{panicked}"
+        );
+        for other in [before.unwrap_err(), after.unwrap_err()] {
+            assert!(other.to_string().contains("row 2 exists"), "names the panic: {other}");
+        }
+        let count = || {
+            Connection::open(dir.path().join("w.db"))
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        assert_eq!(count(), 0, "the group was rolled back");
+        writer
+            .write(|c| c.execute("INSERT INTO t VALUES (4)", []))
+            .await
+            .expect("the writer goes on after a panic");
+        assert_eq!(count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_writer_thread_that_dies_is_reported_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let health = Health::default();
+        let writer = Writer::start(conn, &health).unwrap();
+        writer.write(|c| c.execute_batch("SELECT 1")).await.unwrap();
+        assert!(health.down().is_empty());
+        health.faults().crash(PART);
+        for _ in 0..2 {
+            // The first write is lost with the thread; the second fails once its channel is
+            // gone, which is after the thread was reported.
+            let lost = writer.write(|c| c.execute_batch("SELECT 1")).await.unwrap_err();
+            assert!(matches!(lost, StoreError::Closed), "{lost}");
+        }
+        assert_eq!(health.down(), [PART]);
+        assert!(health.cause(PART).unwrap().contains("the writer thread panicked"));
     }
 
     #[tokio::test]

@@ -16,13 +16,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::sign::Secret;
 use crate::clock::Clock;
 use crate::config::{PluginsConfig, WebhooksConfig};
 use crate::store::{DeliveryPage, DeliveryRecord, NewDelivery, RetryOutcome, Store, StoreError};
+use crate::supervise::Start;
 
 /// The cheap-clone handle: plugins deliver through it, the admin API lists and retries.
 #[derive(Clone)]
@@ -84,8 +84,10 @@ impl Shared {
 }
 
 impl Webhooks {
-    /// Starts the delivery worker; it picks up the deliveries still pending from earlier runs.
-    /// The task ends after `shutdown`, once the attempts in flight have finished.
+    /// The handle, and what starts the delivery worker: each start picks up the deliveries still
+    /// pending in the database (from earlier runs, or from a worker that died: its attempts in
+    /// flight ended with it and are attempted again, with the same `webhook-id`). The worker
+    /// ends after `shutdown`, once the attempts in flight have finished.
     pub fn start(
         store: Store,
         clock: Clock,
@@ -93,7 +95,7 @@ impl Webhooks {
         plugins: &PluginsConfig,
         resolver: Resolver,
         shutdown: CancellationToken,
-    ) -> (Self, JoinHandle<()>) {
+    ) -> (Self, impl Start) {
         let mut settings = HashMap::new();
         for (name, table) in &plugins.tables {
             let parsed = PluginSettings::from_table(name, table);
@@ -114,8 +116,9 @@ impl Webhooks {
             wake: Notify::new(),
             resolver,
         });
-        let task = tokio::spawn(worker::run(shared.clone(), shutdown));
-        (Self { shared }, task)
+        let worker = shared.clone();
+        let start = move || worker::run(worker.clone(), shutdown.clone());
+        (Self { shared }, start)
     }
 
     /// Accepts a delivery for `plugin`: checks the URL (http/https, the address policy), the

@@ -17,4 +17,5 @@ mod plugins_reload;
 mod rate_limits;
 mod session;
 mod ssrf;
+mod supervision;
 mod webhooks;

@@ -206,6 +206,11 @@ impl Gateway {
             .collect()
     }
 
+    /// Which parts are down, and the fault hooks of test builds.
+    pub fn health(&self) -> &wapi::supervise::Health {
+        self.running.app.health()
+    }
+
     /// The gateway's webhook delivery, as the plugin runtime calls it.
     pub fn webhooks(&self) -> &wapi::webhooks::Webhooks {
         self.running.app.webhooks()
