@@ -18,9 +18,10 @@ pub struct HealthDto {
     pub session: &'static str,
 }
 
-/// Every long-lived part of the gateway is running: 200. While one is down (ended or panicked,
-/// waiting for its restart, or not restartable) 503 `UNHEALTHY`, naming it in `data.down`; the
-/// cause is in the log, never in the answer.
+/// Liveness: 200 while every long-lived part runs, 503 `UNHEALTHY` naming those that are down.
+///
+/// A part is down from the moment it ends or panics until it is restarted (or for good, for a
+/// part that cannot be); its cause is in the log, never in the answer.
 #[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "getHealth",
     responses(
         (status = 200, description = "Every part is running", body = Envelope<HealthDto>),

@@ -21,9 +21,8 @@
 //! queued behind a group that timed out fail with it instead of waiting a second timeout.
 //!
 //! The thread itself is not restarted: with every write's panic caught, only a bug in the loop
-//! below could end it, and a new thread would have to rebuild the connection those writes were
-//! queued for. Its end is reported (`store-writer` in `/healthz`, 503), so the process is
-//! restarted by whatever runs it, and every write meanwhile fails with [`StoreError::Closed`].
+//! below could end it. Its end is reported (`store-writer` in `/healthz`, 503) so that whatever
+//! runs the process restarts it; every write meanwhile fails with [`StoreError::Closed`].
 
 use std::sync::mpsc as std_mpsc;
 

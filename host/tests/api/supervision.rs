@@ -128,3 +128,32 @@ async fn a_dead_writer_thread_stays_named_by_healthz() {
     assert_eq!(still.body["data"]["down"], json!(["store-writer"]));
     gw.stop().await;
 }
+
+/// A sender that dies in the middle of a send may have handed the message to WhatsApp: the
+/// restarted sender treats the row as a start treats it (`failed: interrupted`), never sends it
+/// again, and does not leave it `sending` for ever.
+#[tokio::test]
+async fn a_row_the_dead_sender_left_sending_is_failed_interrupted_by_its_successor() {
+    let gw = Gateway::start(&[
+        ("antiban.sync_wait", r#""0ms""#),
+        ("whatsapp.simulator.send_time", r#""1h""#),
+    ])
+    .await;
+    let queued = gw.send_text(&gw.admin, ON_WHATSAPP, "cut off").await.expect(202);
+    let id = queued.data()["id"].as_i64().expect("id");
+    eventually("the message to be sending", || async {
+        (gw.message(id).await["status"] == "sending").then_some(())
+    })
+    .await;
+    gw.health().faults().crash("sender");
+    healthz_until(&gw, &["sender"]).await;
+    gw.health().faults().heal("sender");
+    let message = gw.final_message(id).await;
+    assert_eq!(
+        (&message["status"], &message["reason"]),
+        (&json!("failed"), &json!("interrupted")),
+        "{message}"
+    );
+    healthz_until(&gw, &[]).await;
+    gw.stop().await;
+}
