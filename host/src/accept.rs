@@ -5,7 +5,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::events::GatewayEvent;
 use crate::gateway::Gateway;
 use crate::http::ApiError;
 use crate::plugins::{Hook, Outgoing, TemplateOutcome};
@@ -137,18 +136,10 @@ pub async fn accept(app: &Gateway, key_id: &str, items: Vec<EnqueueItem>) -> Res
     if !pending.is_empty() {
         let clock = app.clock();
         let limit = app.config().antiban.daily_limit;
-        let outcomes = app
-            .store()
-            .enqueue(key_id, pending, clock.today().to_string(), limit, clock.now_ms())
-            .await?;
-        let mut queued = 0;
+        let outcomes = app.lifecycle().enqueue(key_id, pending).await?;
         for (i, outcome) in indexes.into_iter().zip(outcomes) {
             results[i] = Some(match outcome {
-                EnqueueOutcome::Queued(message) => {
-                    queued += 1;
-                    app.events().publish(GatewayEvent::MessageQueued { id: message.id });
-                    ItemResult::Queued(message)
-                }
+                EnqueueOutcome::Queued(message) => ItemResult::Queued(message),
                 EnqueueOutcome::Replayed { message, response } => ItemResult::Replayed { message, response },
                 EnqueueOutcome::IdemMismatch => ItemResult::Refused(ApiError::invalid(
                     "Idempotency-Key",
@@ -159,10 +150,6 @@ pub async fn accept(app: &Gateway, key_id: &str, items: Vec<EnqueueItem>) -> Res
                     retry_after: clock.until_midnight().as_secs_f64().ceil().max(1.0) as u64,
                 }),
             });
-        }
-        if queued > 0 {
-            metrics::counter!("wapi_messages_accepted_total").increment(queued);
-            app.sender().wake();
         }
     }
     Ok(results

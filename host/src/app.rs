@@ -20,7 +20,7 @@ use crate::gateway::{Gateway, Parts};
 use crate::inbox::GatewayInbox;
 use crate::limits::RateLimits;
 use crate::plugins::{Deliveries, Plugins};
-use crate::queue::{self, SenderDeps};
+use crate::queue::{self, Lifecycle, SenderDeps};
 use crate::store::{Role, Store};
 use crate::webhooks::Webhooks;
 use crate::whatsapp::simulator::Simulator;
@@ -63,9 +63,9 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let store = Store::open(&config.storage.path)?;
     std::fs::create_dir_all(&config.storage.media_dir)
         .with_context(|| format!("creating the media folder {}", config.storage.media_dir.display()))?;
-    let interrupted = store
-        .recover_interrupted(config.antiban.resend_interrupted, clock.now_ms())
-        .await?;
+    let events = Events::default();
+    let lifecycle = Lifecycle::new(store.clone(), events.clone(), clock, &config.antiban);
+    let interrupted = lifecycle.recover_interrupted().await?;
     if !interrupted.is_empty() {
         tracing::warn!(ids = ?interrupted, "messages were being sent when the gateway stopped; marked {}",
             if config.antiban.resend_interrupted { "queued again" } else { "failed: interrupted" });
@@ -76,7 +76,6 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         .await
         .context("placing the events hook's cursors")?;
 
-    let events = Events::default();
     let (session, simulator): (Session, Option<Arc<Simulator>>) = match &config.backend {
         Backend::Simulator(sim) => {
             let simulator = Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
@@ -100,11 +99,11 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let (sender_task, sender) = queue::spawn(
         SenderDeps {
             store: store.clone(),
+            lifecycle: lifecycle.clone(),
             session: session.clone(),
             verifier: verifier.clone(),
             antiban: config.antiban.clone(),
             clock,
-            events: events.clone(),
         },
         shutdown.clone(),
     );
@@ -133,6 +132,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         simulator,
         verifier,
         events,
+        lifecycle,
         sender,
         webhooks,
         plugins,

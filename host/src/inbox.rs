@@ -98,12 +98,16 @@ mod tests {
             to: crate::send::Recipient::parse("15551234567").unwrap(),
             content: crate::send::Content::Text("hi".into()),
         };
-        let item = crate::store::EnqueueItem { send, idem: None };
+        let item = crate::store::EnqueueItem {
+            send,
+            idem: None,
+            upload: None,
+        };
         store
             .enqueue("k", vec![item], "2026-11-28".into(), 10, 1)
             .await
             .unwrap();
-        store.claim(1, 2).await.unwrap();
+        store.claim(1, "WA1".into(), 2).await.unwrap();
         store.mark_sent(1, "WA1".into(), "2026-11-28".into(), 3).await.unwrap();
         inbox.server_ack("WA1", Some("479".into())).await;
         assert_eq!(

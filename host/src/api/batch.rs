@@ -198,5 +198,9 @@ async fn validate_item(
         key,
         fingerprint: text_fingerprint(&req),
     });
-    Ok(EnqueueItem { send, idem })
+    Ok(EnqueueItem {
+        send,
+        idem,
+        upload: None,
+    })
 }
