@@ -166,35 +166,8 @@ impl Sender {
         let Some((to, content)) = outgoing_parts(&head) else {
             return lifecycle.refuse(&head, "stored message is unreadable").await;
         };
-        if self.deps.antiban.verify_numbers
-            && let Some(phone) = to.phone()
-        {
-            match self.deps.verifier.is_on_whatsapp(phone).await {
-                Ok(true) => {}
-                // Not failed if it was cancelled meanwhile.
-                Ok(false) => return lifecycle.refuse(&head, "not_on_whatsapp").await,
-                Err(WaError::NotConnected) => {
-                    self.backend_not_ready().await;
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified")
-                }
-            }
-        }
-        if let (Content::Text(text), Some(typing)) = (&content, self.deps.antiban.typing) {
-            let duration = policy::typing_time(&typing, text.chars().count());
-            if let Err(WaError::NotConnected) = self.deps.session.set_typing(&to, true).await {
-                self.backend_not_ready().await;
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(duration) => {}
-                _ = self.shutdown.cancelled() => {
-                    let _ = self.deps.session.set_typing(&to, false).await;
-                    return Ok(());
-                }
-            }
+        if !self.prepare(&head, &to, &content).await? {
+            return Ok(());
         }
         let Some(wa_id) = lifecycle.claim(&head).await? else {
             // Cancelled while typing.
@@ -232,6 +205,46 @@ impl Sender {
             Pause::Gap(d) => tracing::debug!(seconds = d.as_secs_f32(), "gap"),
         }
         Ok(())
+    }
+
+    /// The number check and "typing…", while the row is still queued (so a cancel meanwhile
+    /// wins); `false` when the message is not to be sent now: refused, the backend not ready, or
+    /// a stop.
+    async fn prepare(&self, head: &MessageRecord, to: &Recipient, content: &Content) -> Result<bool, StoreError> {
+        if self.deps.antiban.verify_numbers
+            && let Some(phone) = to.phone()
+        {
+            match self.deps.verifier.is_on_whatsapp(phone).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Not failed if it was cancelled meanwhile.
+                    self.deps.lifecycle.refuse(head, "not_on_whatsapp").await?;
+                    return Ok(false);
+                }
+                Err(WaError::NotConnected) => {
+                    self.backend_not_ready().await;
+                    return Ok(false);
+                }
+                Err(e) => {
+                    tracing::warn!(id = head.id, error = %e, "number check failed; sending unverified")
+                }
+            }
+        }
+        if let (Content::Text(text), Some(typing)) = (content, self.deps.antiban.typing) {
+            let duration = policy::typing_time(&typing, text.chars().count());
+            if let Err(WaError::NotConnected) = self.deps.session.set_typing(to, true).await {
+                self.backend_not_ready().await;
+                return Ok(false);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(duration) => {}
+                _ = self.shutdown.cancelled() => {
+                    let _ = self.deps.session.set_typing(to, false).await;
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// The session said "connected" but the backend is not (yet): wait a moment rather than spin;
