@@ -9,11 +9,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::events::{Events, GatewayEvent};
 use crate::plugins::{Hook, Outgoing, Plugins, TemplateOutcome};
-use crate::queue::SenderHandle;
+use crate::queue::Lifecycle;
 use crate::send::{Content, FieldError, PhoneNumber, TextInput, ValidatedSend, Validator};
-use crate::store::{EnqueueItem, EnqueueOutcome, MessageRecord, Store, StoreError};
+use crate::store::{EnqueueItem, EnqueueOutcome, MessageRecord, StoreError};
 use crate::whatsapp::{Gate, NumberVerifier, Session};
 
 /// Why a send was not accepted.
@@ -67,9 +66,8 @@ pub struct Acceptor {
     pub validator: Validator,
     pub session: Session,
     pub verifier: Arc<NumberVerifier>,
-    pub store: Store,
-    pub events: Events,
-    pub sender: SenderHandle,
+    /// Enqueues (and announces, and wakes the sender): the owner of a message's lifecycle.
+    pub lifecycle: Lifecycle,
     pub clock: Clock,
     /// `antiban.verify_numbers`: check numbers at request time while connected.
     pub verify_numbers: bool,
@@ -175,18 +173,10 @@ impl Acceptor {
         if !pending.is_empty() {
             let clock = self.clock;
             let limit = self.daily_limit;
-            let outcomes = self
-                .store
-                .enqueue(key_id, pending, clock.today().to_string(), limit, clock.now_ms())
-                .await?;
-            let mut queued = 0;
+            let outcomes = self.lifecycle.enqueue(key_id, pending).await?;
             for (i, outcome) in indexes.into_iter().zip(outcomes) {
                 results[i] = Some(match outcome {
-                    EnqueueOutcome::Queued(message) => {
-                        queued += 1;
-                        self.events.publish(GatewayEvent::MessageQueued { id: message.id });
-                        ItemResult::Queued(message)
-                    }
+                    EnqueueOutcome::Queued(message) => ItemResult::Queued(message),
                     EnqueueOutcome::Replayed { message, response } => ItemResult::Replayed { message, response },
                     EnqueueOutcome::IdemMismatch => ItemResult::Refused(Refusal::IdempotencyReused),
                     EnqueueOutcome::DailyLimit => ItemResult::Refused(Refusal::DailyLimit {
@@ -194,10 +184,6 @@ impl Acceptor {
                         retry_after: clock.until_midnight().as_secs_f64().ceil().max(1.0) as u64,
                     }),
                 });
-            }
-            if queued > 0 {
-                metrics::counter!("wapi_messages_accepted_total").increment(queued);
-                self.sender.wake();
             }
         }
         Ok(results

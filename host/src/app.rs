@@ -20,7 +20,7 @@ use crate::gateway::{Gateway, Parts};
 use crate::inbox::GatewayInbox;
 use crate::limits::RateLimits;
 use crate::plugins::{Deliveries, Plugins};
-use crate::queue::{self, SenderDeps};
+use crate::queue::{self, Lifecycle, SenderDeps};
 use crate::send::Validator;
 use crate::store::{Role, Store};
 use crate::supervise::{Health, Supervisor};
@@ -70,9 +70,9 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let store = Store::open_watched(&config.storage.path, &health)?;
     std::fs::create_dir_all(&config.storage.media_dir)
         .with_context(|| format!("creating the media folder {}", config.storage.media_dir.display()))?;
-    let interrupted = store
-        .recover_interrupted(config.antiban.resend_interrupted, clock.now_ms())
-        .await?;
+    let events = Events::default();
+    let lifecycle = Lifecycle::new(store.clone(), events.clone(), clock, &config.antiban);
+    let interrupted = lifecycle.recover_interrupted().await?;
     if !interrupted.is_empty() {
         tracing::warn!(ids = ?interrupted, "messages were being sent when the gateway stopped; marked {}",
             if config.antiban.resend_interrupted { "queued again" } else { "failed: interrupted" });
@@ -83,7 +83,6 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         .await
         .context("placing the events hook's cursors")?;
 
-    let events = Events::default();
     let (session, simulator): (Session, Option<Arc<Simulator>>) = match &config.backend {
         Backend::Simulator(sim) => {
             let simulator = Arc::new(Simulator::start(sim.clone(), clock).context("starting the simulator")?);
@@ -108,11 +107,11 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
     let (sender, start_sender) = queue::sender_task(
         SenderDeps {
             store: store.clone(),
+            lifecycle: lifecycle.clone(),
             session: session.clone(),
             verifier: verifier.clone(),
             antiban: config.antiban.clone(),
             clock,
-            events: events.clone(),
         },
         shutdown.clone(),
     );
@@ -139,9 +138,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         validator: Validator::new(config.limits.max_text),
         session: session.clone(),
         verifier: verifier.clone(),
-        store: store.clone(),
-        events: events.clone(),
-        sender: sender.clone(),
+        lifecycle: lifecycle.clone(),
         clock,
         verify_numbers: config.antiban.verify_numbers,
         daily_limit: config.antiban.daily_limit,
@@ -156,6 +153,7 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         simulator,
         verifier,
         events,
+        lifecycle,
         sender,
         webhooks,
         plugins,

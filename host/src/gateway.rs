@@ -13,7 +13,7 @@ use crate::config::{Backend, Config};
 use crate::events::Events;
 use crate::limits::RateLimits;
 use crate::plugins::Plugins;
-use crate::queue::SenderHandle;
+use crate::queue::{Lifecycle, SenderHandle};
 use crate::send::Validator;
 use crate::store::Store;
 use crate::supervise::Health;
@@ -36,6 +36,7 @@ pub struct Parts {
     pub verifier: Arc<NumberVerifier>,
     pub limits: RateLimits,
     pub events: Events,
+    pub lifecycle: Lifecycle,
     pub sender: SenderHandle,
     pub webhooks: Webhooks,
     pub plugins: Plugins,
@@ -81,6 +82,10 @@ impl Gateway {
     }
     pub fn events(&self) -> &Events {
         &self.inner.events
+    }
+    /// Every change of a message's status: enqueue, cancel (the sender does the rest).
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.inner.lifecycle
     }
     pub fn sender(&self) -> &SenderHandle {
         &self.inner.sender

@@ -100,12 +100,16 @@ mod tests {
             ..Default::default()
         };
         let send = crate::send::Validator::new(100).text(&input, "").unwrap();
-        let item = crate::store::EnqueueItem { send, idem: None };
+        let item = crate::store::EnqueueItem {
+            send,
+            idem: None,
+            upload: None,
+        };
         store
             .enqueue("k", vec![item], "2026-11-28".into(), 10, 1)
             .await
             .unwrap();
-        store.claim(1, 2).await.unwrap();
+        store.claim(1, "WA1".into(), 2).await.unwrap();
         store.mark_sent(1, "WA1".into(), "2026-11-28".into(), 3).await.unwrap();
         inbox.server_ack("WA1", Some("479".into())).await;
         assert_eq!(

@@ -197,5 +197,9 @@ async fn validate_item(
         key,
         fingerprint: text_fingerprint(&req),
     });
-    Ok(EnqueueItem { send, idem })
+    Ok(EnqueueItem {
+        send,
+        idem,
+        upload: None,
+    })
 }

@@ -132,7 +132,8 @@ pub struct MessageDto {
     pub status: Status,
     /// Why it failed or was cancelled.
     pub reason: Option<String>,
-    /// WhatsApp's id of the sent message.
+    /// WhatsApp's id of the message: fixed when it is first handed to WhatsApp and kept for every
+    /// attempt (so also on a message queued again or failed as `interrupted`); null before.
     pub wa_message_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,

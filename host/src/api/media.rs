@@ -13,10 +13,10 @@ use tokio::io::AsyncWriteExt;
 
 use super::dto::MessageDto;
 use super::messages::{answer, may_wait};
-use crate::accept::{ItemResult, media_fingerprint};
+use crate::accept::media_fingerprint;
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key};
-use crate::send::{FieldError, MediaFile, ValidatedSend};
+use crate::send::{FieldError, MediaFile, Upload, ValidatedSend};
 use crate::store::{EnqueueItem, IdemClaim};
 
 /// Text fields (`to`, `caption`) are small; anything longer is refused.
@@ -74,89 +74,66 @@ pub async fn send_media(
             ),
             details: vec![FieldError::new("Content-Type", "must be multipart/form-data")],
         })?;
-    let upload = read_upload(&app, multipart).await?;
-    let (send, file_hash) = match validate(&app, &upload) {
-        Ok(v) => v,
-        Err(e) => {
-            upload.discard().await;
-            return Err(e);
-        }
-    };
+    // From here the file is in an `Upload` guard: whatever ends this request before the message
+    // is queued (a refusal, an error, the client going away while plugins run) removes it.
+    let mut form = read_form(&app, multipart).await?;
+    let (send, file_hash) = validate(&app, &form)?;
     // The fingerprint is of the request as sent, before hooks rewrite the caption.
     let claim = idem.map(|key| IdemClaim {
         key,
         fingerprint: media_fingerprint(&send, &file_hash),
     });
-    let send = match app.accept().compose_media(send, &principal.name).await {
-        Ok(send) => send,
-        Err(e) => {
-            upload.discard().await;
-            return Err(e.into());
-        }
-    };
+    let send = app.accept().compose_media(send, &principal.name).await?;
     let events = may_wait(&app).then(|| app.events().subscribe());
     let item = EnqueueItem {
         send,
         idem: claim.clone(),
+        upload: form.file.take().map(|saved| saved.upload),
     };
-    let result = match app.accept().accept(&principal.key_id, vec![item]).await {
-        Ok(mut results) => results.pop().expect("one result per item"),
-        Err(e) => {
-            upload.discard().await;
-            return Err(e.into());
-        }
-    };
-    if !matches!(result, ItemResult::Queued(_)) {
-        upload.discard().await;
-    }
+    let result = app
+        .accept()
+        .accept(&principal.key_id, vec![item])
+        .await?
+        .pop()
+        .expect("one result per item");
     answer(&app, &principal.key_id, claim.as_ref(), result, events).await
 }
 
-struct Upload {
+/// The multipart fields as read.
+struct Form {
     to: Option<String>,
     caption: Option<String>,
-    file: Option<(MediaFile, [u8; 32])>,
+    file: Option<Saved>,
 }
 
-impl Upload {
-    async fn discard(&self) {
-        if let Some((file, _)) = &self.file {
-            let _ = tokio::fs::remove_file(&file.path).await;
-        }
-    }
+/// The file, streamed to the media folder.
+struct Saved {
+    file: MediaFile,
+    hash: [u8; 32],
+    upload: Upload,
 }
 
-async fn read_upload(app: &Gateway, mut multipart: Multipart) -> Result<Upload, ApiError> {
-    let mut upload = Upload {
+async fn read_form(app: &Gateway, mut multipart: Multipart) -> Result<Form, ApiError> {
+    let mut form = Form {
         to: None,
         caption: None,
         file: None,
     };
-    let result = async {
-        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-            match field.name().unwrap_or("") {
-                "to" => upload.to = Some(text_field(field, "to").await?),
-                "caption" => upload.caption = Some(text_field(field, "caption").await?),
-                "file" if upload.file.is_none() => upload.file = Some(save_file(app, field).await?),
-                "file" => return Err(ApiError::invalid("file", "send one file per request")),
-                other => {
-                    return Err(ApiError::BadRequest {
-                        message: format!("unknown field {other:?}; expected file, to and caption"),
-                        details: vec![FieldError::new(other, "is not a known field (file, to, caption)")],
-                    });
-                }
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name().unwrap_or("") {
+            "to" => form.to = Some(text_field(field, "to").await?),
+            "caption" => form.caption = Some(text_field(field, "caption").await?),
+            "file" if form.file.is_none() => form.file = Some(save_file(app, field).await?),
+            "file" => return Err(ApiError::invalid("file", "send one file per request")),
+            other => {
+                return Err(ApiError::BadRequest {
+                    message: format!("unknown field {other:?}; expected file, to and caption"),
+                    details: vec![FieldError::new(other, "is not a known field (file, to, caption)")],
+                });
             }
         }
-        Ok(())
     }
-    .await;
-    match result {
-        Ok(()) => Ok(upload),
-        Err(e) => {
-            upload.discard().await;
-            Err(e)
-        }
-    }
+    Ok(form)
 }
 
 async fn text_field(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
@@ -171,7 +148,7 @@ async fn text_field(mut field: Field<'_>, name: &str) -> Result<String, ApiError
 }
 
 /// Streams the file to the media folder, hashing it on the way; 413 past the cap.
-async fn save_file(app: &Gateway, mut field: Field<'_>) -> Result<(MediaFile, [u8; 32]), ApiError> {
+async fn save_file(app: &Gateway, mut field: Field<'_>) -> Result<Saved, ApiError> {
     let limit = app.config().limits.max_upload;
     let file_name = sanitize_name(field.file_name().unwrap_or("file"));
     let mime = field
@@ -179,56 +156,49 @@ async fn save_file(app: &Gateway, mut field: Field<'_>) -> Result<(MediaFile, [u
         .filter(|m| !m.is_empty() && *m != "application/octet-stream")
         .map(str::to_string)
         .unwrap_or_else(|| mime_guess::from_path(&file_name).first_or_octet_stream().to_string());
-    let path = upload_path(&app.config().storage.media_dir);
-    let mut out = tokio::fs::File::create(&path)
+    let upload = Upload::new(upload_path(&app.config().storage.media_dir));
+    let path = upload.path();
+    let mut out = tokio::fs::File::create(path)
         .await
         .map_err(|e| ApiError::io(format_args!("creating {}", path.display()), &e))?;
     let mut hash = Sha256::new();
     let mut size: u64 = 0;
-    let written = async {
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(ApiError::Upload(format!(
-                    "the file is larger than the limit of {} bytes",
-                    limit
-                )));
-            }
-            hash.update(&chunk);
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| ApiError::io("writing upload", &e))?;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(ApiError::Upload(format!(
+                "the file is larger than the limit of {} bytes",
+                limit
+            )));
         }
-        out.sync_all().await.map_err(|e| ApiError::io("syncing upload", &e))?;
-        Ok(())
+        hash.update(&chunk);
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::io("writing upload", &e))?;
     }
-    .await;
-    if let Err(e) = written {
-        let _ = tokio::fs::remove_file(&path).await;
-        return Err(e);
-    }
+    out.sync_all().await.map_err(|e| ApiError::io("syncing upload", &e))?;
     if size == 0 {
-        let _ = tokio::fs::remove_file(&path).await;
         return Err(ApiError::invalid("file", "is empty"));
     }
-    Ok((
-        MediaFile {
-            path,
+    Ok(Saved {
+        file: MediaFile {
+            path: path.to_path_buf(),
             mime,
             file_name,
             size,
         },
-        hash.finalize().into(),
-    ))
+        hash: hash.finalize().into(),
+        upload,
+    })
 }
 
-fn validate(app: &Gateway, upload: &Upload) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
-    let file = upload.file.as_ref();
+fn validate(app: &Gateway, form: &Form) -> Result<(ValidatedSend, [u8; 32]), ApiError> {
+    let saved = form.file.as_ref();
     let send = app
         .validator()
-        .media(upload.to.as_deref(), upload.caption.as_deref(), file.map(|(f, _)| f))
+        .media(form.to.as_deref(), form.caption.as_deref(), saved.map(|s| &s.file))
         .map_err(ApiError::fields)?;
-    let hash = file.map(|(_, hash)| *hash).expect("validation requires the file");
+    let hash = saved.map(|s| s.hash).expect("validation requires the file");
     Ok((send, hash))
 }
 

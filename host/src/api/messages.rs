@@ -12,7 +12,6 @@ use crate::accept::{ItemResult, text_fingerprint};
 use crate::events::GatewayEvent;
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, JsonBody, Reader, Sender, idempotency_key, ok, query_pairs};
-use crate::queue::remove_media;
 use crate::send::{FieldError, TextInput};
 use crate::store::{CancelOutcome, EnqueueItem, IdemClaim, ListFilter, MessageRecord, Status, valid_cursor};
 
@@ -59,6 +58,7 @@ pub async fn send(
     let item = EnqueueItem {
         send,
         idem: claim.clone(),
+        upload: None,
     };
     let result = app
         .accept()
@@ -269,19 +269,10 @@ pub async fn get(State(app): State<Gateway>, _caller: Reader, Path(id): Path<Str
         (status = 429, description = "Read budget spent", body = ErrorEnvelope),
     ),
     security(("api_key" = []), ("bearer" = [])))]
-pub async fn cancel(
-    State(app): State<Gateway>,
-    Reader(principal): Reader,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn cancel(State(app): State<Gateway>, _caller: Reader, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = message_id(&id)?;
-    match app.store().cancel(id, app.clock().now_ms()).await? {
-        CancelOutcome::Cancelled(message) => {
-            tracing::info!(id, key = %principal.key_id, "cancelled");
-            remove_media(&message);
-            app.events().publish(GatewayEvent::MessageCancelled { id });
-            Ok(ok(MessageDto::from_record(&message)).into_response())
-        }
+    match app.lifecycle().cancel(id).await? {
+        CancelOutcome::Cancelled(message) => Ok(ok(MessageDto::from_record(&message)).into_response()),
         CancelOutcome::NotQueued(status) => Err(ApiError::Conflict(format!(
             "message {id} is {}; only queued messages can be cancelled",
             status.as_str()

@@ -22,6 +22,9 @@ pub enum Action {
     Link,
     Disconnect,
     Logout,
+    DropBeforeSend,
+    DropDuringUpload,
+    DropAfterSend,
 }
 
 impl From<Action> for SimAction {
@@ -30,6 +33,9 @@ impl From<Action> for SimAction {
             Action::Link => Self::Link,
             Action::Disconnect => Self::Disconnect,
             Action::Logout => Self::Logout,
+            Action::DropBeforeSend => Self::DropBeforeSend,
+            Action::DropDuringUpload => Self::DropDuringUpload,
+            Action::DropAfterSend => Self::DropAfterSend,
         }
     }
 }

@@ -84,6 +84,7 @@ pub struct RawSimulator {
     pub auto_link: bool,
     pub not_on_whatsapp: Vec<String>,
     pub fail_sends_to: Vec<String>,
+    pub fail_after_sending_to: Vec<String>,
     pub record: String,
     pub send_time: String,
 }
@@ -94,6 +95,7 @@ impl Default for RawSimulator {
             auto_link: true,
             not_on_whatsapp: Vec::new(),
             fail_sends_to: Vec::new(),
+            fail_after_sending_to: Vec::new(),
             record: String::new(),
             send_time: "3ms".into(),
         }

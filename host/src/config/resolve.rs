@@ -107,6 +107,9 @@ pub struct SimulatorConfig {
     pub auto_link: bool,
     pub not_on_whatsapp: Vec<PhoneNumber>,
     pub fail_sends_to: Vec<PhoneNumber>,
+    /// Sends to these numbers reach WhatsApp, then the call fails as if the connection broke
+    /// after the write (a repeat of the same message id is dropped, as WhatsApp does).
+    pub fail_after_sending_to: Vec<PhoneNumber>,
     pub record: Option<PathBuf>,
     pub send_time: Duration,
 }
@@ -245,6 +248,7 @@ fn resolve_backend(raw: &RawConfig, base: &Path) -> Result<Backend, ConfigError>
                 auto_link: s.auto_link,
                 not_on_whatsapp: numbers("whatsapp.simulator.not_on_whatsapp", &s.not_on_whatsapp)?,
                 fail_sends_to: numbers("whatsapp.simulator.fail_sends_to", &s.fail_sends_to)?,
+                fail_after_sending_to: numbers("whatsapp.simulator.fail_after_sending_to", &s.fail_after_sending_to)?,
                 record: (!s.record.is_empty()).then(|| absolute(base, &s.record)),
                 send_time: duration("whatsapp.simulator.send_time", &s.send_time)?,
             }))

@@ -1,5 +1,6 @@
 //! The sender with the simulator and a real store, on a paused clock: what left, in which
-//! order, and when, read back from the simulator's record.
+//! order, and when, read back from the simulator's record; what a send that failed before or
+//! after leaving becomes, and under which WhatsApp id it goes out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,14 +9,16 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::policy::tests::ms;
-use super::{SenderDeps, spawn};
+use super::{Lifecycle, SenderDeps, spawn};
 use crate::clock::Clock;
 use crate::config::{AntiBan, SimulatorConfig};
 use crate::events::{Events, GatewayEvent};
 use crate::send::{Recipient, TextInput, Validator};
 use crate::store::{EnqueueItem, Store};
 use crate::whatsapp::simulator::{SimAction, Simulator};
-use crate::whatsapp::{NumberVerifier, Session, WhatsApp};
+use crate::whatsapp::{NumberVerifier, SendError, Session, WhatsApp};
+
+mod repeats;
 
 fn antiban() -> AntiBan {
     AntiBan {
@@ -38,25 +41,29 @@ struct Rig {
 
 impl Rig {
     fn new(start: &str, not_on_whatsapp: &[&str]) -> Self {
+        Self::with(start, |sim| {
+            sim.not_on_whatsapp = not_on_whatsapp
+                .iter()
+                .map(|n| crate::send::PhoneNumber::parse(n).unwrap())
+                .collect()
+        })
+    }
+
+    /// A rig whose simulator is configured by `configure`.
+    fn with(start: &str, configure: impl FnOnce(&mut SimulatorConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("sent.jsonl");
         let clock = Clock::starting_at(start.parse().unwrap());
-        let simulator = Arc::new(
-            Simulator::start(
-                SimulatorConfig {
-                    auto_link: true,
-                    not_on_whatsapp: not_on_whatsapp
-                        .iter()
-                        .map(|n| crate::send::PhoneNumber::parse(n).unwrap())
-                        .collect(),
-                    fail_sends_to: vec![],
-                    record: Some(record.clone()),
-                    send_time: ms(3),
-                },
-                clock,
-            )
-            .unwrap(),
-        );
+        let mut cfg = SimulatorConfig {
+            auto_link: true,
+            not_on_whatsapp: vec![],
+            fail_sends_to: vec![],
+            fail_after_sending_to: vec![],
+            record: Some(record.clone()),
+            send_time: ms(3),
+        };
+        configure(&mut cfg);
+        let simulator = Arc::new(Simulator::start(cfg, clock).unwrap());
         let store = Store::open(&dir.path().join("wapi.db")).unwrap();
         Self {
             _dir: dir,
@@ -84,6 +91,7 @@ impl Rig {
                     )
                     .unwrap(),
                 idem: None,
+                upload: None,
             })
             .collect();
         let day = self.clock.today().to_string();
@@ -94,18 +102,20 @@ impl Rig {
     }
 
     fn start(&self, antiban: AntiBan) -> super::SenderHandle {
-        let session: Session = self.simulator.clone();
+        self.start_with(self.simulator.clone(), antiban).1
+    }
+
+    /// Starts the sender on `session` (the simulator or a stand-in).
+    fn start_with(&self, session: Session, antiban: AntiBan) -> (tokio::task::JoinHandle<()>, super::SenderHandle) {
         let deps = SenderDeps {
             store: self.store.clone(),
+            lifecycle: Lifecycle::new(self.store.clone(), self.events.clone(), self.clock, &antiban),
             verifier: Arc::new(NumberVerifier::new(session.clone(), antiban.verify_cache)),
             session,
             antiban,
             clock: self.clock,
-            events: self.events.clone(),
         };
-        let (_task, handle) = spawn(deps, self.shutdown.clone());
-        handle.wake();
-        handle
+        spawn(deps, self.shutdown.clone())
     }
 
     /// Waits for `n` final message events, without timers of its own (so the paused clock
@@ -242,7 +252,8 @@ async fn a_disconnect_pauses_the_queue_and_a_logout_holds_it() {
 /// session looks like in the moment between losing its socket and reporting it.
 struct Lagging {
     status: tokio::sync::watch::Sender<crate::whatsapp::SessionStatus>,
-    sends: std::sync::Mutex<Vec<tokio::time::Instant>>,
+    /// When each attempt came, and under which WhatsApp id.
+    sends: std::sync::Mutex<Vec<(tokio::time::Instant, String)>>,
 }
 
 #[async_trait::async_trait]
@@ -265,12 +276,10 @@ impl crate::whatsapp::WhatsApp for Lagging {
     async fn set_typing(&self, _: &Recipient, _: bool) -> Result<(), crate::whatsapp::WaError> {
         Ok(())
     }
-    async fn send(
-        &self,
-        _: crate::whatsapp::Outgoing<'_>,
-    ) -> Result<crate::whatsapp::SendReceipt, crate::whatsapp::WaError> {
-        self.sends.lock().unwrap().push(tokio::time::Instant::now());
-        Err(crate::whatsapp::WaError::NotConnected)
+    async fn send(&self, message: crate::whatsapp::Outgoing<'_>) -> Result<crate::whatsapp::SendReceipt, SendError> {
+        let attempt = (tokio::time::Instant::now(), message.wa_id.to_string());
+        self.sends.lock().unwrap().push(attempt);
+        Err(SendError::not_connected())
     }
     async fn logout(&self) -> Result<(), crate::whatsapp::WaError> {
         Ok(())
@@ -286,19 +295,9 @@ async fn a_backend_that_lags_behind_its_state_is_retried_calmly_and_loses_nothin
         status: tokio::sync::watch::Sender::new(rig.simulator.status().borrow().clone()),
         sends: Default::default(),
     });
-    let session: Session = lagging.clone();
     let mut cfg = antiban();
     cfg.verify_numbers = false;
-    let deps = SenderDeps {
-        store: rig.store.clone(),
-        verifier: Arc::new(NumberVerifier::new(session.clone(), cfg.verify_cache)),
-        session,
-        antiban: cfg,
-        clock: rig.clock,
-        events: rig.events.clone(),
-    };
-    let (task, handle) = spawn(deps, rig.shutdown.clone());
-    handle.wake();
+    let (task, _) = rig.start_with(lagging.clone(), cfg);
     let started = tokio::time::Instant::now();
     while lagging.sends.lock().unwrap().len() < 5 {
         assert!(
@@ -308,12 +307,16 @@ async fn a_backend_that_lags_behind_its_state_is_retried_calmly_and_loses_nothin
         tokio::time::sleep(ms(1)).await;
     }
     // Each attempt types (1 s) and then waits (1 s) after the refusal: never a spin.
-    let times = lagging.sends.lock().unwrap().clone();
-    for pair in times.windows(2) {
+    let attempts = lagging.sends.lock().unwrap().clone();
+    for pair in attempts.windows(2) {
         assert!(
-            pair[1] - pair[0] >= Duration::from_secs(2),
+            pair[1].0 - pair[0].0 >= Duration::from_secs(2),
             "attempts {:?} apart",
-            pair[1] - pair[0]
+            pair[1].0 - pair[0].0
+        );
+        assert_eq!(
+            pair[1].1, pair[0].1,
+            "every attempt goes out under the same WhatsApp id"
         );
     }
     rig.shutdown.cancel();
@@ -323,6 +326,11 @@ async fn a_backend_that_lags_behind_its_state_is_retried_calmly_and_loses_nothin
         message.status,
         crate::store::Status::Queued,
         "it never left, so it waits its turn again"
+    );
+    assert_eq!(
+        message.wa_id.as_ref(),
+        Some(&attempts[0].1),
+        "and keeps its WhatsApp id"
     );
 }
 
@@ -338,7 +346,8 @@ async fn within_10s(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// Counts the errors the sender logs on this thread — each one a write it will try again.
+/// Counts the errors the lifecycle logs on this thread for the sender — each one an outcome
+/// write it will try again.
 #[derive(Clone, Default)]
 struct SenderErrors(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -351,7 +360,7 @@ impl SenderErrors {
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SenderErrors {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() == tracing::Level::ERROR && meta.target() == "wapi::queue::sender" {
+        if *meta.level() == tracing::Level::ERROR && meta.target() == "wapi::queue::lifecycle" {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }

@@ -2,9 +2,11 @@
 //! [`Content`] within bounds, together a [`ValidatedSend`] — the only thing the queue accepts.
 
 mod recipient;
+mod upload;
 mod validate;
 
 pub use recipient::{GroupJid, PhoneNumber, Recipient};
+pub use upload::Upload;
 pub use validate::{Draft, FieldError, TextInput, ValidatedSend, Validator};
 
 use std::path::PathBuf;

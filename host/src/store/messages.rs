@@ -1,10 +1,11 @@
 //! The message queue and its history: enqueue (with idempotency and the daily cap in the same
-//! transaction), listing, cancel, and the sender's claim / sent / failed transitions.
+//! transaction), listing, cancel, and the sender's claim / sent / failed transitions. These are
+//! the rows' side only: `queue::Lifecycle` is the one caller, and adds events, metrics and files.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
-use crate::send::{Content, MessageKind, ValidatedSend};
+use crate::send::{Content, MessageKind, Upload, ValidatedSend};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
@@ -84,10 +85,13 @@ pub struct IdemClaim {
     pub fingerprint: [u8; 32],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EnqueueItem {
     pub send: ValidatedSend,
     pub idem: Option<IdemClaim>,
+    /// The uploaded file a media send names: kept once the send is queued, removed otherwise.
+    /// `queue::Lifecycle::enqueue` takes it before the write; the store never holds it.
+    pub upload: Option<Upload>,
 }
 
 #[derive(Debug, Clone)]
@@ -432,11 +436,19 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Marks a queued message `sending` just before it is handed to WhatsApp; `false` if it is
-    /// no longer queued (cancelled meanwhile).
-    pub async fn claim(&self, id: i64, now: i64) -> Result<bool, StoreError> {
-        self.write(move |c| transition(c, id, Status::Queued, Status::Sending, now, None))
-            .await
+    /// Marks a queued message `sending` just before it is handed to WhatsApp, with the WhatsApp
+    /// message id it goes out under: the one an earlier attempt stored, else `wa_id`. `None` if
+    /// it is no longer queued (cancelled meanwhile).
+    pub async fn claim(&self, id: i64, wa_id: String, now: i64) -> Result<Option<String>, StoreError> {
+        self.write(move |c| {
+            if !transition(c, id, Status::Queued, Status::Sending, now, None)? {
+                return Ok(None);
+            }
+            c.prepare_cached("UPDATE messages SET wa_id = COALESCE(wa_id, ?2) WHERE id = ?1 RETURNING wa_id")?
+                .query_row(params![id, wa_id], |r| r.get(0))
+                .map(Some)
+        })
+        .await
     }
 
     pub async fn mark_sent(&self, id: i64, wa_id: String, day: String, now: i64) -> Result<(), StoreError> {
@@ -483,36 +495,39 @@ impl Store {
     }
 
     /// After a crash, messages found `sending` may or may not have left: they become `failed`
-    /// with reason `interrupted` (at-most-once), or go back to the queue when `resend` is set.
-    pub async fn recover_interrupted(&self, resend: bool, now: i64) -> Result<Vec<i64>, StoreError> {
+    /// with reason `interrupted` (at-most-once), or go back to the queue when `resend` is set
+    /// (keeping their WhatsApp id). Returns them as they were found.
+    pub async fn recover_interrupted(&self, resend: bool, now: i64) -> Result<Vec<MessageRecord>, StoreError> {
         let session = self.session().to_string();
-        let ids = self
+        let found = self
             .write(move |c| {
-                let ids: Vec<i64> = c
-                    .prepare("SELECT id FROM messages WHERE session = ?1 AND status = 'sending' ORDER BY id")?
-                    .query_map([session], |r| r.get(0))?
+                let found: Vec<MessageRecord> = c
+                    .prepare(&format!(
+                        "SELECT {COLUMNS} FROM messages WHERE session = ?1 AND status = 'sending' ORDER BY id"
+                    ))?
+                    .query_map([session], from_row)?
                     .collect::<rusqlite::Result<_>>()?;
-                for &id in &ids {
+                for m in &found {
                     if resend {
                         transition(
                             c,
-                            id,
+                            m.id,
                             Status::Sending,
                             Status::Queued,
                             now,
                             Some("interrupted; queued again"),
                         )?;
                     } else {
-                        transition(c, id, Status::Sending, Status::Failed, now, Some("interrupted"))?;
+                        transition(c, m.id, Status::Sending, Status::Failed, now, Some("interrupted"))?;
                     }
                 }
-                Ok(ids)
+                Ok(found)
             })
             .await?;
         if !resend {
-            self.adjust_pending(-(ids.len() as i64));
+            self.adjust_pending(-(found.len() as i64));
         }
-        Ok(ids)
+        Ok(found)
     }
 
     pub async fn daily_counts(&self, day: String) -> Result<DailyCounts, StoreError> {

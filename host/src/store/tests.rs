@@ -14,6 +14,7 @@ fn text(to: &str, body: &str) -> EnqueueItem {
             )
             .unwrap(),
         idem: None,
+        upload: None,
     }
 }
 
@@ -152,9 +153,10 @@ async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
     let (_dir, store) = open();
     queue(&store, &["a", "b"]).await;
     assert_eq!(store.head().await.unwrap().unwrap().id, 1);
-    assert!(store.claim(1, 2).await.unwrap());
-    assert!(
-        !store.claim(1, 2).await.unwrap(),
+    assert_eq!(store.claim(1, "WA1".into(), 2).await.unwrap().as_deref(), Some("WA1"));
+    assert_eq!(
+        store.claim(1, "WA2".into(), 2).await.unwrap(),
+        None,
         "a claimed message cannot be claimed twice"
     );
     assert_eq!(store.head().await.unwrap().unwrap().id, 2);
@@ -184,10 +186,18 @@ async fn a_message_moves_queued_sending_sent_and_keeps_its_history() {
 async fn a_send_that_never_left_goes_back_to_its_place() {
     let (_dir, store) = open();
     queue(&store, &["a", "b"]).await;
-    assert!(store.claim(1, 2).await.unwrap());
+    assert_eq!(
+        store.claim(1, "FIRST".into(), 2).await.unwrap().as_deref(),
+        Some("FIRST")
+    );
     store.requeue(1, "not connected".into(), 3).await.unwrap();
     assert_eq!(store.head().await.unwrap().unwrap().id, 1);
     assert_eq!(store.pending(), 2);
+    assert_eq!(
+        store.claim(1, "SECOND".into(), 4).await.unwrap().as_deref(),
+        Some("FIRST"),
+        "every attempt of a message goes out under the id of its first"
+    );
 }
 
 #[tokio::test]
@@ -198,18 +208,24 @@ async fn after_a_crash_sending_rows_fail_as_interrupted_unless_resend_is_set() {
         let store = Store::open(&path).unwrap();
         let items = (0..3).map(|i| text("15551234567", &format!("m{i}"))).collect();
         store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap();
-        assert!(store.claim(1, 2).await.unwrap());
+        assert!(store.claim(1, "W1".into(), 2).await.unwrap().is_some());
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.pending(), 3, "the counter is rebuilt from the database");
-    assert_eq!(store.recover_interrupted(false, 5).await.unwrap(), vec![1]);
+    let ids = |found: Vec<MessageRecord>| found.iter().map(|m| m.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.recover_interrupted(false, 5).await.unwrap()), vec![1]);
     let (m, _) = store.message(1).await.unwrap().unwrap();
     assert_eq!((m.status, m.reason.as_deref()), (Status::Failed, Some("interrupted")));
     assert_eq!(store.pending(), 2);
 
-    assert!(store.claim(2, 6).await.unwrap());
-    assert_eq!(store.recover_interrupted(true, 7).await.unwrap(), vec![2]);
-    assert_eq!(store.head().await.unwrap().unwrap().id, 2);
+    assert!(store.claim(2, "W2".into(), 6).await.unwrap().is_some());
+    assert_eq!(ids(store.recover_interrupted(true, 7).await.unwrap()), vec![2]);
+    let head = store.head().await.unwrap().unwrap();
+    assert_eq!(
+        (head.id, head.wa_id.as_deref()),
+        (2, Some("W2")),
+        "queued again, same id"
+    );
 }
 
 #[tokio::test]
@@ -260,10 +276,10 @@ async fn listing_puts_the_queue_first_then_history_newest_first() {
     let items = (0..6).map(|i| text("15551234567", &format!("m{i}"))).collect();
     store.enqueue("k", items, DAY.into(), 10, 1).await.unwrap();
     for id in [1, 2] {
-        store.claim(id, 2).await.unwrap();
+        store.claim(id, format!("W{id}"), 2).await.unwrap();
         store.mark_sent(id, format!("W{id}"), DAY.into(), 3).await.unwrap();
     }
-    store.claim(3, 4).await.unwrap();
+    store.claim(3, "W3".into(), 4).await.unwrap();
     store.cancel(5, 4).await.unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -367,7 +383,7 @@ async fn incoming_messages_are_stored_once_and_server_acks_land_on_ours() {
     );
 
     queue(&store, &["a"]).await;
-    store.claim(1, 2).await.unwrap();
+    store.claim(1, "WA1".into(), 2).await.unwrap();
     store.mark_sent(1, "WA1".into(), DAY.into(), 3).await.unwrap();
     assert_eq!(store.record_server_ack("WA1", None, 4).await.unwrap(), Some(1));
     assert_eq!(store.record_server_ack("NOT-OURS", None, 4).await.unwrap(), None);

@@ -88,12 +88,20 @@ pub struct NumberCheck {
     pub lid: Option<String>,
 }
 
-/// A message handed to WhatsApp; `id` is the gateway's own id.
+/// A message handed to WhatsApp: `id` is the gateway's own id, `wa_id` the WhatsApp message id
+/// chosen when the row was claimed — the same on every attempt of that row, so WhatsApp and the
+/// recipient's phone drop a repeat instead of showing it twice.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
     pub id: i64,
+    pub wa_id: &'a str,
     pub to: &'a Recipient,
     pub content: &'a Content,
+}
+
+/// A fresh WhatsApp message id, in WhatsApp Web's shape (`3EB0` and 16 hex digits).
+pub fn new_message_id() -> String {
+    format!("3EB0{:016X}", rand::random::<u64>())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +122,40 @@ pub enum WaError {
     Unsupported(String),
     #[error("{0}")]
     Other(String),
+}
+
+/// Why a send did not succeed, by what it means for the message: whether it can have reached
+/// WhatsApp (ARCHITECTURE.md, "Sending to WhatsApp: what can repeat").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Provably nothing of the message reached WhatsApp: no client, not connected before the
+    /// call, the file could not be read or uploaded, the message could not be built or encrypted.
+    /// With `retry` the cause passes (the connection dropped): the message goes back to its
+    /// place; without, it fails with `reason`.
+    #[error("{reason}")]
+    NotSent { retry: bool, reason: String },
+    /// The call failed after it may have written the message to WhatsApp's socket: sending it
+    /// again could deliver it twice, so it follows the interrupted rule.
+    #[error("{reason}")]
+    MaybeSent { reason: String },
+}
+
+impl SendError {
+    /// Not connected when the send began: nothing left, the message waits for the connection.
+    pub fn not_connected() -> Self {
+        Self::NotSent {
+            retry: true,
+            reason: "WhatsApp is not connected".into(),
+        }
+    }
+
+    /// Nothing left, and trying again would not help.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::NotSent {
+            retry: false,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// A message someone sent to the linked account (or that its phone sent).
@@ -161,7 +203,7 @@ pub trait WhatsApp: Send + Sync + 'static {
     async fn check_numbers(&self, numbers: &[PhoneNumber]) -> Result<Vec<NumberCheck>, WaError>;
     /// Shows "typing…" to the recipient (`true`) or stops it (`false`).
     async fn set_typing(&self, to: &Recipient, typing: bool) -> Result<(), WaError>;
-    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, WaError>;
+    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, SendError>;
     /// Unlinks the device and forgets the session; a new linking code follows.
     async fn logout(&self) -> Result<(), WaError>;
     /// Stops the session's background work.

@@ -1,19 +1,21 @@
 //! The simulated WhatsApp backend (`backend = "simulator"`): links at start or on demand, knows
-//! which numbers are "not on WhatsApp", fails sends to chosen numbers, takes a few milliseconds
-//! per send, and appends one JSON line per send to the `record` file so tests see exactly what
-//! left and when.
+//! which numbers are "not on WhatsApp", fails sends to chosen numbers, drops the connection at a
+//! chosen moment of a send, takes a few milliseconds per send, and appends one JSON line per
+//! send to the `record` file so tests see exactly what left and when. Like WhatsApp, it delivers
+//! a message id once: a repeat of a recent id is answered but not delivered again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use rand::Rng;
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{NumberCheck, Outgoing, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
+use super::{NumberCheck, Outgoing, SendError, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
 use crate::clock::{Clock, rfc3339_ms};
 use crate::config::SimulatorConfig;
 use crate::send::{Content, PhoneNumber, Recipient};
@@ -27,6 +29,38 @@ pub enum SimAction {
     Disconnect,
     /// Unlinks, as if the phone removed the device: sends are refused.
     Logout,
+    /// The connection drops as the next send starts: nothing leaves; the queue pauses.
+    DropBeforeSend,
+    /// The connection drops during the next media send's upload: nothing leaves; the queue
+    /// pauses. (A text send passes: it has no upload.)
+    DropDuringUpload,
+    /// The next send reaches WhatsApp (it is recorded), then the connection drops before the
+    /// answer: the call fails although the message left.
+    DropAfterSend,
+}
+
+/// How many recent message ids the simulator remembers to drop a repeat (WhatsApp's own
+/// de-duplication); a resend comes right after the failed attempt, so the recent ones suffice.
+const REMEMBERED_IDS: usize = 4096;
+
+/// The message ids delivered lately, oldest first.
+#[derive(Default)]
+struct Delivered {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl Delivered {
+    fn insert(&mut self, wa_id: String) {
+        if self.ids.insert(wa_id.clone()) {
+            self.order.push_back(wa_id);
+        }
+        while self.order.len() > REMEMBERED_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
 }
 
 pub struct Simulator {
@@ -37,6 +71,10 @@ pub struct Simulator {
     record: Option<Mutex<File>>,
     not_on_whatsapp: HashSet<PhoneNumber>,
     fail_sends_to: HashSet<PhoneNumber>,
+    fail_after_sending_to: HashSet<PhoneNumber>,
+    /// A connection drop armed for the next send (one of the `Drop…` actions).
+    armed: Mutex<Option<SimAction>>,
+    delivered: Mutex<Delivered>,
 }
 
 const LINKED_NUMBER: &str = "15550000000";
@@ -44,10 +82,20 @@ const QR_ROTATION_SECS: i64 = 20;
 
 impl Simulator {
     pub fn start(cfg: SimulatorConfig, clock: Clock) -> anyhow::Result<Self> {
+        let mut delivered = Delivered::default();
         let record = match &cfg.record {
             Some(path) => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
+                }
+                // What reached "WhatsApp" before a restart is still known to it.
+                for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+                    if let Some(wa_id) = serde_json::from_str::<Value>(line)
+                        .ok()
+                        .and_then(|v| v["wa_id"].as_str().map(str::to_string))
+                    {
+                        delivered.insert(wa_id);
+                    }
                 }
                 Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?))
             }
@@ -61,6 +109,9 @@ impl Simulator {
         Ok(Self {
             not_on_whatsapp: cfg.not_on_whatsapp.iter().cloned().collect(),
             fail_sends_to: cfg.fail_sends_to.iter().cloned().collect(),
+            fail_after_sending_to: cfg.fail_after_sending_to.iter().cloned().collect(),
+            armed: Mutex::new(None),
+            delivered: Mutex::new(delivered),
             cfg,
             clock,
             status: watch::Sender::new(status),
@@ -72,14 +123,12 @@ impl Simulator {
     pub fn act(&self, action: SimAction) {
         let next = match action {
             SimAction::Link => linked(&self.clock),
-            SimAction::Disconnect => SessionStatus {
-                state: SessionState::Reconnecting,
-                since: self.clock.now(),
-                last_error: Some("simulated disconnect".into()),
-                number: Some(LINKED_NUMBER.into()),
-                linked: true,
-                qr: None,
-            },
+            SimAction::Disconnect => self.dropped("simulated disconnect"),
+            SimAction::DropBeforeSend | SimAction::DropDuringUpload | SimAction::DropAfterSend => {
+                tracing::info!("simulator: {action:?} armed");
+                *self.armed.lock().expect("armed fault") = Some(action);
+                return;
+            }
             SimAction::Logout => unlinked(
                 &self.clock,
                 SessionState::WaitingForQr,
@@ -90,6 +139,30 @@ impl Simulator {
         self.status.send_replace(next);
     }
 
+    /// Linked, connection lost.
+    fn dropped(&self, why: &str) -> SessionStatus {
+        SessionStatus {
+            state: SessionState::Reconnecting,
+            since: self.clock.now(),
+            last_error: Some(why.into()),
+            number: Some(LINKED_NUMBER.into()),
+            linked: true,
+            qr: None,
+        }
+    }
+
+    /// Fires the armed drop if it is `at`: the connection is gone from now on.
+    fn drop_if_armed(&self, at: SimAction) -> bool {
+        let mut armed = self.armed.lock().expect("armed fault");
+        if *armed != Some(at) {
+            return false;
+        }
+        *armed = None;
+        tracing::info!("simulator: the connection drops ({at:?})");
+        self.status.send_replace(self.dropped("simulated connection drop"));
+        true
+    }
+
     fn connected(&self) -> Result<(), WaError> {
         match self.status.borrow().state {
             SessionState::Connected => Ok(()),
@@ -97,7 +170,7 @@ impl Simulator {
         }
     }
 
-    fn write_record(&self, message: &Outgoing<'_>, wa_id: &str, typing_ms: u64) -> Result<(), WaError> {
+    fn write_record(&self, message: &Outgoing<'_>, typing_ms: u64) -> Result<(), SendError> {
         let Some(file) = &self.record else {
             return Ok(());
         };
@@ -112,7 +185,7 @@ impl Simulator {
             "text": text,
             "typing_ms": typing_ms,
             "id": message.id,
-            "wa_id": wa_id,
+            "wa_id": message.wa_id,
         })
         .to_string();
         line.push('\n');
@@ -120,7 +193,7 @@ impl Simulator {
         file.lock()
             .expect("record file")
             .write_all(line.as_bytes())
-            .map_err(|e| WaError::SendFailed(format!("simulator record: {e}")))
+            .map_err(|e| SendError::refused(format!("simulator record: {e}")))
     }
 }
 
@@ -208,14 +281,46 @@ impl WhatsApp for Simulator {
         Ok(())
     }
 
-    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, WaError> {
-        self.connected()?;
+    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, SendError> {
+        let not_connected = |_| SendError::not_connected();
+        self.connected().map_err(not_connected)?;
+        if self.drop_if_armed(SimAction::DropBeforeSend) {
+            return Err(SendError::not_connected());
+        }
+        if let Content::Media { file, .. } = message.content {
+            tokio::fs::metadata(&file.path)
+                .await
+                .map_err(|e| SendError::refused(format!("reading the upload: {e}")))?;
+            if self.drop_if_armed(SimAction::DropDuringUpload) {
+                return Err(SendError::NotSent {
+                    retry: true,
+                    reason: "uploading the media: the connection dropped (simulated)".into(),
+                });
+            }
+        }
         tokio::time::sleep(self.cfg.send_time).await;
-        self.connected()?;
-        if let Some(phone) = message.to.phone()
-            && self.fail_sends_to.contains(phone)
+        self.connected().map_err(not_connected)?;
+        let phone = message.to.phone();
+        if phone.is_some_and(|p| self.fail_sends_to.contains(p)) {
+            return Err(SendError::refused("simulated send failure"));
+        }
+        let receipt = SendReceipt {
+            wa_id: message.wa_id.to_string(),
+        };
+        if self
+            .delivered
+            .lock()
+            .expect("delivered ids")
+            .ids
+            .contains(message.wa_id)
         {
-            return Err(WaError::SendFailed("simulated send failure".into()));
+            // WhatsApp drops a repeat of a message id it already has.
+            tracing::info!(
+                id = message.id,
+                wa_id = message.wa_id,
+                "simulator: repeat of a delivered message dropped"
+            );
+            return Ok(receipt);
         }
         let typing_ms = self
             .typing_since
@@ -223,9 +328,18 @@ impl WhatsApp for Simulator {
             .expect("typing map")
             .remove(message.to.as_str())
             .map_or(0, |t| t.elapsed().as_millis() as u64);
-        let wa_id = format!("3EB0{:016X}", rand::rng().random::<u64>());
-        self.write_record(&message, &wa_id, typing_ms)?;
-        Ok(SendReceipt { wa_id })
+        self.write_record(&message, typing_ms)?;
+        self.delivered
+            .lock()
+            .expect("delivered ids")
+            .insert(message.wa_id.to_string());
+        if self.drop_if_armed(SimAction::DropAfterSend) || phone.is_some_and(|p| self.fail_after_sending_to.contains(p))
+        {
+            return Err(SendError::MaybeSent {
+                reason: "the connection failed after the message was written (simulated)".into(),
+            });
+        }
+        Ok(receipt)
     }
 
     async fn logout(&self) -> Result<(), WaError> {

@@ -111,6 +111,7 @@ mod tests {
                 auto_link: true,
                 not_on_whatsapp: vec![PhoneNumber::parse("15550001111").unwrap()],
                 fail_sends_to: vec![],
+                fail_after_sending_to: vec![],
                 record: None,
                 send_time: Duration::ZERO,
             },

@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::Rng;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use whatsapp_rust::prelude::*;
 
-use super::{Inbox, Incoming, NumberCheck, Outgoing, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp};
+use super::{
+    Inbox, Incoming, NumberCheck, Outgoing, SendError, SendReceipt, SessionState, SessionStatus, WaError, WhatsApp,
+};
 use crate::clock::Clock;
 use crate::send::{Content, MediaKind, PhoneNumber, Recipient};
 use events::Next;
@@ -274,13 +275,9 @@ pub fn media_type(kind: MediaKind) -> whatsapp_rust::wacore::download::MediaType
     }
 }
 
-/// A message id chosen before the send, in WhatsApp Web's shape.
-fn message_id() -> String {
-    format!("3EB0{:016X}", rand::rng().random::<u64>())
-}
-
-/// Builds the message for `content`, uploading media first.
-async fn message_for(client: &Client, content: &Content) -> Result<wa::Message, WaError> {
+/// Builds the message for `content`, uploading media first. Nothing of the message has reached
+/// WhatsApp when this fails: an upload is a file on WhatsApp's media servers, not a message.
+async fn message_for(client: &Client, content: &Content) -> Result<wa::Message, SendError> {
     use whatsapp_rust::media::{self, AudioOptions, DocumentOptions, ImageOptions, VideoOptions};
     use whatsapp_rust::upload::UploadOptions;
     let (kind, file, caption) = match content {
@@ -289,11 +286,11 @@ async fn message_for(client: &Client, content: &Content) -> Result<wa::Message, 
     };
     let bytes = tokio::fs::read(&file.path)
         .await
-        .map_err(|e| WaError::SendFailed(format!("reading the upload: {e}")))?;
+        .map_err(|e| SendError::refused(format!("reading the upload: {e}")))?;
     let upload = client
         .upload(bytes, media_type(kind), UploadOptions::default())
         .await
-        .map_err(|e| WaError::SendFailed(format!("uploading the media: {e}")))?;
+        .map_err(|e| upload_failed(e.as_ref(), client.is_connected()))?;
     let mimetype = Some(file.mime.clone());
     Ok(match kind {
         MediaKind::Image => media::image_message(
@@ -398,21 +395,16 @@ impl WhatsApp for Web {
         result.map_err(|e| WaError::Other(format!("typing: {e}")))
     }
 
-    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, WaError> {
-        let client = self.client()?;
-        let jid = jid(message.to)?;
+    async fn send(&self, message: Outgoing<'_>) -> Result<SendReceipt, SendError> {
+        let client = self.client().map_err(|_| SendError::not_connected())?;
+        let jid = jid(message.to).map_err(|e| SendError::refused(e.to_string()))?;
         let body = message_for(&client, message.content).await?;
-        let id = message_id();
-        match client
-            .send_message_with_options(jid, body, SendOptions::default().with_message_id(id.clone()))
-            .await
-        {
+        let options = SendOptions::default().with_message_id(message.wa_id.to_string());
+        match client.send_message_with_options(jid, body, options).await {
             Ok(sent) => Ok(SendReceipt {
                 wa_id: sent.message_id.to_string(),
             }),
-            // Nothing reached WhatsApp while the socket was down: the queue may retry.
-            Err(_) if !client.is_connected() => Err(WaError::NotConnected),
-            Err(e) => Err(WaError::SendFailed(format!("WhatsApp send failed: {e}"))),
+            Err(e) => Err(send_failed(&e, client.is_connected())),
         }
     }
 
@@ -439,6 +431,40 @@ impl WhatsApp for Web {
         {
             tracing::warn!("the WhatsApp client did not stop within 20 s");
         }
+    }
+}
+
+/// What a failed `send_message_with_options` means for the message. whatsapp-rust 0.7 writes the
+/// message to the socket in one place, `send_node` at the end of `send_message_impl`, and
+/// returns `Ok` whenever that write did: every other error comes before it, so nothing left.
+/// The write's own errors are `EncryptSendError`s: crypto, framing and a sender poisoned by an
+/// earlier failure are refused before a byte is written; a transport failure (the write broke
+/// off, the peer may hold any part of it) or a closed channel (the sender task went away with
+/// the frame) may have delivered it. Unknown kinds count as "may have".
+pub fn send_failed(error: &(dyn std::error::Error + 'static), connected: bool) -> SendError {
+    use whatsapp_rust::ErrorChainExt;
+    use whatsapp_rust::socket::error::{EncryptSendError, EncryptSendErrorKind};
+    let written = ErrorChainExt::sources(error).find_map(|e| e.downcast_ref::<EncryptSendError>());
+    match written.map(|e| &e.kind) {
+        Some(EncryptSendErrorKind::Crypto | EncryptSendErrorKind::Framing | EncryptSendErrorKind::Poisoned) | None => {
+            SendError::NotSent {
+                retry: !connected || error.is_transport_unavailable(),
+                reason: format!("WhatsApp send failed: {error}"),
+            }
+        }
+        Some(_) => SendError::MaybeSent {
+            reason: format!("the connection failed while the message was being written: {error}"),
+        },
+    }
+}
+
+/// What a failed media upload means for the message: it never left. Tried again when the
+/// connection dropped (or the transport was gone); failed otherwise — a refusal would repeat.
+pub fn upload_failed(error: &(dyn std::error::Error + 'static), connected: bool) -> SendError {
+    use whatsapp_rust::ErrorChainExt;
+    SendError::NotSent {
+        retry: !connected || error.is_transport_unavailable(),
+        reason: format!("uploading the media: {error}"),
     }
 }
 

@@ -8,6 +8,7 @@ mod cors;
 mod docs;
 mod envelope;
 mod events_journal;
+mod lifecycle;
 mod linking;
 mod messages;
 mod panics;

@@ -1,5 +1,6 @@
 //! The mappings that need no network: recipients to JIDs, media kinds, library events to
-//! session states, and what the queue may do in each state.
+//! session states, what the queue may do in each state, and what a failed send or upload means
+//! for the message (left or not).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use whatsapp_rust::wacore::download::MediaType;
 use whatsapp_rust::wacore::types::events as ev;
 
 use super::events::{Effect, Next, effect};
-use super::{jid, media_type};
+use super::{jid, media_type, send_failed, upload_failed};
 use crate::send::{MediaKind, Recipient};
 use crate::whatsapp::{Gate, SessionState, SessionStatus};
 
@@ -208,5 +209,96 @@ fn the_supervisor_follows_a_scripted_session() {
     assert_eq!(
         (now().state, now().linked, now().gate()),
         (SessionState::LoggedOut, false, Gate::Unlinked)
+    );
+}
+
+/// What `send_message_with_options` returns when the frame carrying the message failed.
+fn wire(error: whatsapp_rust::socket::error::EncryptSendError) -> whatsapp_rust::SendError {
+    whatsapp_rust::SendError::Client(whatsapp_rust::ClientError::EncryptSend(error))
+}
+
+fn left(error: crate::whatsapp::SendError) -> Option<bool> {
+    match error {
+        crate::whatsapp::SendError::MaybeSent { .. } => None,
+        crate::whatsapp::SendError::NotSent { retry, .. } => Some(retry),
+    }
+}
+
+#[test]
+fn a_send_is_ambiguous_only_when_the_write_of_its_frame_failed() {
+    use whatsapp_rust::ClientError;
+    use whatsapp_rust::socket::error::EncryptSendError;
+    // `None`: may have left; `Some(retry)`: never left, and whether it goes back to the queue.
+    let cases: Vec<(&str, whatsapp_rust::SendError, bool, Option<bool>)> = vec![
+        (
+            "the transport write broke off",
+            wire(EncryptSendError::transport(anyhow::anyhow!("broken pipe"))),
+            false,
+            None,
+        ),
+        (
+            "the sender task went away with the frame",
+            wire(EncryptSendError::channel_closed()),
+            true,
+            None,
+        ),
+        (
+            "the same, wrapped deeper",
+            whatsapp_rust::SendError::Internal(anyhow::Error::new(ClientError::EncryptSend(
+                EncryptSendError::transport(anyhow::anyhow!("reset")),
+            ))),
+            false,
+            None,
+        ),
+        (
+            "a sender poisoned by an earlier failure writes nothing",
+            wire(EncryptSendError::poisoned()),
+            false,
+            Some(true),
+        ),
+        (
+            "encryption failed before the write",
+            wire(EncryptSendError::crypto(anyhow::anyhow!("bad key"))),
+            true,
+            Some(false),
+        ),
+        (
+            "no socket when the stanza was ready",
+            whatsapp_rust::SendError::Client(ClientError::NotConnected),
+            true,
+            Some(true),
+        ),
+        (
+            "refused before the wire, connection up",
+            whatsapp_rust::SendError::InvalidRequest("bad".into()),
+            true,
+            Some(false),
+        ),
+        (
+            "failed before the wire as the connection dropped",
+            whatsapp_rust::SendError::Internal(anyhow::anyhow!("device list")),
+            false,
+            Some(true),
+        ),
+    ];
+    for (what, error, connected, expected) in cases {
+        assert_eq!(left(send_failed(&error, connected)), expected, "{what}");
+    }
+}
+
+#[test]
+fn an_upload_is_tried_again_when_the_connection_dropped_and_fails_otherwise() {
+    let refused = anyhow::anyhow!("the media server answered 413");
+    assert_eq!(left(upload_failed(refused.as_ref(), true)), Some(false));
+    assert_eq!(
+        left(upload_failed(refused.as_ref(), false)),
+        Some(true),
+        "the connection is gone"
+    );
+    let gone = anyhow::Error::new(whatsapp_rust::ClientError::NotConnected);
+    assert_eq!(
+        left(upload_failed(gone.as_ref(), true)),
+        Some(true),
+        "the transport was gone"
     );
 }
