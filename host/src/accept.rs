@@ -71,8 +71,6 @@ pub struct Acceptor {
     pub clock: Clock,
     /// `antiban.verify_numbers`: check numbers at request time while connected.
     pub verify_numbers: bool,
-    /// `antiban.daily_limit`.
-    pub daily_limit: u32,
 }
 
 impl Acceptor {
@@ -172,7 +170,7 @@ impl Acceptor {
             .unzip();
         if !pending.is_empty() {
             let clock = self.clock;
-            let limit = self.daily_limit;
+            let limit = self.lifecycle.daily_limit();
             let outcomes = self.lifecycle.enqueue(key_id, pending).await?;
             for (i, outcome) in indexes.into_iter().zip(outcomes) {
                 results[i] = Some(match outcome {

@@ -141,7 +141,6 @@ pub async fn start(config: Config, clock: Clock, options: StartOptions) -> anyho
         lifecycle: lifecycle.clone(),
         clock,
         verify_numbers: config.antiban.verify_numbers,
-        daily_limit: config.antiban.daily_limit,
     };
     let app = Gateway::new(Parts {
         accept,

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::dto::MessageDto;
-use super::messages::{answer, may_wait};
+use super::messages::{may_wait, send_one};
 use crate::accept::media_fingerprint;
 use crate::gateway::Gateway;
 use crate::http::{ApiError, Envelope, ErrorEnvelope, Sender, idempotency_key};
@@ -87,16 +87,10 @@ pub async fn send_media(
     let events = may_wait(&app).then(|| app.events().subscribe());
     let item = EnqueueItem {
         send,
-        idem: claim.clone(),
+        idem: claim,
         upload: form.file.take().map(|saved| saved.upload),
     };
-    let result = app
-        .accept()
-        .accept(&principal.key_id, vec![item])
-        .await?
-        .pop()
-        .expect("one result per item");
-    answer(&app, &principal.key_id, claim.as_ref(), result, events).await
+    send_one(&app, &principal.key_id, item, events).await
 }
 
 /// The multipart fields as read.

@@ -57,27 +57,28 @@ pub async fn send(
     let events = may_wait(&app).then(|| app.events().subscribe());
     let item = EnqueueItem {
         send,
-        idem: claim.clone(),
+        idem: claim,
         upload: None,
     };
+    send_one(&app, &principal.key_id, item, events).await
+}
+
+/// Accepts a single send (text or media) and answers it: wait for `sent` when it is soon, keep
+/// the first answer for idempotent replays, or replay / refuse.
+pub(super) async fn send_one(
+    app: &Gateway,
+    key_id: &str,
+    item: EnqueueItem,
+    events: Option<broadcast::Receiver<GatewayEvent>>,
+) -> Result<Response, ApiError> {
+    let claim = item.idem.clone();
+    let claim = claim.as_ref();
     let result = app
         .accept()
-        .accept(&principal.key_id, vec![item])
+        .accept(key_id, vec![item])
         .await?
         .pop()
         .expect("one result per item");
-    answer(&app, &principal.key_id, claim.as_ref(), result, events).await
-}
-
-/// The answer to a single send (text or media): wait for `sent` when it is soon, keep the first
-/// answer for idempotent replays, or replay / refuse.
-pub(super) async fn answer(
-    app: &Gateway,
-    key_id: &str,
-    claim: Option<&IdemClaim>,
-    result: ItemResult,
-    events: Option<broadcast::Receiver<GatewayEvent>>,
-) -> Result<Response, ApiError> {
     match result {
         ItemResult::Queued(message) => {
             let message = wait_for_send(app, message, events).await?;

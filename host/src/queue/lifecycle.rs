@@ -251,6 +251,17 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// [`Lifecycle::recover_interrupted`] for a restarted sender: retried until the database
+    /// takes it, like an outcome; gives up only when `stop` is cancelled.
+    pub async fn recover_interrupted_until(&self, stop: &CancellationToken) -> Result<Vec<i64>, StoreError> {
+        self.record(0, "interrupted", stop, || self.recover_interrupted()).await
+    }
+
+    /// The daily cap enqueues are checked against (`antiban.daily_limit`).
+    pub fn daily_limit(&self) -> u32 {
+        self.inner.daily_limit
+    }
+
     /// Writes the outcome of a send until the database takes it (a full disk, a lock held too
     /// long); gives up only when `stop` is cancelled. Retrying is safe: each transition applies
     /// only from `sending`.

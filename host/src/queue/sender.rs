@@ -115,21 +115,14 @@ impl Sender {
     /// treated as a start treats it (`failed: interrupted`, or queued again with
     /// `antiban.resend_interrupted`). Retried until the database takes it; false at shutdown.
     async fn recover(&self) -> bool {
-        let mut delay = std::time::Duration::from_millis(50);
-        loop {
-            match self.deps.lifecycle.recover_interrupted().await {
-                Ok(ids) if ids.is_empty() => return true,
-                Ok(ids) => {
+        match self.deps.lifecycle.recover_interrupted_until(&self.shutdown).await {
+            Ok(ids) => {
+                if !ids.is_empty() {
                     tracing::warn!(?ids, "the sender stopped while sending; recovered as at a start");
-                    return true;
                 }
-                Err(error) => tracing::error!(%error, "sender: could not recover after a restart; retrying"),
+                true
             }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.shutdown.cancelled() => return false,
-            }
-            delay = (delay * 2).min(std::time::Duration::from_secs(1));
+            Err(_) => false,
         }
     }
 
